@@ -1,0 +1,113 @@
+//! Gateway frames: JSON objects in WebSocket text frames, tagged by `op`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ErrorBody;
+use crate::event::Event;
+use crate::model::{ChannelSummary, ReadState, User};
+use crate::Id;
+
+/// A frame from the client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum ClientFrame {
+    /// Authenticates the connection. Must be the first frame, within the identify deadline.
+    Identify { token: String },
+    /// Keeps the connection alive; answered by `heartbeat_ack`.
+    Heartbeat,
+    /// Sends a message. Answered by `ack` (after the store committed it) or `error`, both
+    /// carrying the same `ref`.
+    Send {
+        /// Chosen by the client to match the answer to this request.
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<u64>,
+        channel_id: Id,
+        /// Client-generated idempotency key, 1–64 printable ASCII characters, unique per sender.
+        client_id: String,
+        body: String,
+    },
+    /// Moves my read pointer in a channel forward (never back). Answered by `read_state` to all my
+    /// sessions, or `error`.
+    Read {
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<u64>,
+        channel_id: Id,
+        seq: u64,
+    },
+}
+
+/// The limits a client must respect, announced in `hello`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Largest frame the server accepts, in bytes.
+    pub max_frame_bytes: u32,
+    /// Longest message body, in Unicode scalar values.
+    pub max_message_chars: u32,
+}
+
+/// The first frame on every connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    pub protocol: u32,
+    /// The node that holds this connection.
+    pub node_id: u16,
+    /// Send a `heartbeat` at least this often (milliseconds).
+    pub heartbeat_interval_ms: u64,
+    /// Send `identify` within this many milliseconds.
+    pub identify_timeout_ms: u64,
+    pub limits: Limits,
+}
+
+/// The answer to `identify`: who I am and the state of my channels.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ready {
+    /// Unique id of this session (connection).
+    pub session_id: String,
+    pub user: User,
+    pub channels: Vec<ChannelSummary>,
+}
+
+/// The answer to `send`: the message is committed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Ack {
+    /// The `ref` of the `send` this answers (absent over HTTP).
+    #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<u64>,
+    pub channel_id: Id,
+    pub client_id: String,
+    /// The message's global id.
+    pub id: Id,
+    pub seq: u64,
+    /// Commit time, milliseconds since the Unix epoch.
+    pub ts: i64,
+}
+
+/// A frame from the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum ServerFrame {
+    Hello(Hello),
+    Ready(Ready),
+    /// A channel event (message, membership change), in `seq` order per channel.
+    Event(Event),
+    Ack(Ack),
+    /// My read pointer moved (on this or another of my sessions).
+    ReadState(ReadState),
+    /// I became a member of a channel (created it, or was added).
+    ChannelJoined {
+        channel: ChannelSummary,
+    },
+    /// I am no longer a member of a channel (left, or was removed).
+    ChannelLeft {
+        channel_id: Id,
+    },
+    HeartbeatAck,
+    /// A request failed. `ref` is the failed request's, when it had one.
+    Error {
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<u64>,
+        #[serde(flatten)]
+        error: ErrorBody,
+    },
+}

@@ -1,0 +1,107 @@
+//! Users, channels and members, as clients see them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::Id;
+
+/// A user account as others see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct User {
+    pub id: Id,
+    pub username: String,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: i64,
+}
+
+/// A compact reference to a user, embedded in events and member lists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UserRef {
+    pub id: Id,
+    pub username: String,
+}
+
+/// The kind of a channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelKind {
+    /// Exactly two members; at most one per pair of users.
+    Direct,
+    /// Named, with an owner, admins and members.
+    Group,
+}
+
+/// A member's role in a group. Direct channels have two `member`s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Created the group. May add and remove anyone and change roles.
+    Owner,
+    /// May add members and remove plain members.
+    Admin,
+    Member,
+}
+
+impl Role {
+    /// The role's name as stored and sent.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Member => "member",
+        }
+    }
+
+    /// Parses a stored role name.
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "owner" => Some(Role::Owner),
+            "admin" => Some(Role::Admin),
+            "member" => Some(Role::Member),
+            _ => None,
+        }
+    }
+}
+
+/// A channel member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Member {
+    pub user: UserRef,
+    pub role: Role,
+}
+
+/// One channel as a member sees it: what the `ready` frame and `GET /api/v1/channels` list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChannelSummary {
+    pub id: Id,
+    pub kind: ChannelKind,
+    /// The group's name; `null` for direct channels.
+    pub name: Option<String>,
+    /// The other member of a direct channel; `null` for groups.
+    pub peer: Option<UserRef>,
+    pub member_count: u32,
+    /// My role in this channel.
+    pub role: Role,
+    /// The `seq` of the channel's newest event (0 when it has none).
+    pub last_seq: u64,
+    /// My read pointer: the highest `seq` I have read.
+    pub read_seq: u64,
+    /// Messages from others after my read pointer (membership events are not counted).
+    pub unread: u64,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: i64,
+}
+
+/// My read pointer in one channel and what it leaves unread.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReadState {
+    pub channel_id: Id,
+    pub read_seq: u64,
+    pub unread: u64,
+}

@@ -1,0 +1,177 @@
+//! Confab's durable store: the source of truth for users, channels, events and pointers.
+//!
+//! # Layout
+//!
+//! - [`Store`]: the trait every backend implements, each method documenting its guarantee.
+//! - [`sqlite`]: [`SqliteStore`], the embedded default (one file, WAL mode).
+//! - [`snowflake`]: time-ordered 64-bit ids, assigned at commit.
+//! - [`conformance`]: the shared suite every backend must pass; a backend's tests call it with a
+//!   factory.
+//! - [`error`]: [`StoreError`] and the [`Result`] alias.
+//!
+//! The store enforces the rules that must hold atomically with a write: `seq` assignment, idempotent
+//! sends, membership and role checks, group size. Everything else is the server's.
+
+pub mod conformance;
+pub mod error;
+pub mod snowflake;
+pub mod sqlite;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use confab_proto::api::HistoryPage;
+use confab_proto::{ChannelSummary, Event, Id, Member, ReadState, Role, User};
+
+pub use error::{Result, StoreError};
+pub use snowflake::Snowflake;
+pub use sqlite::SqliteStore;
+
+/// A stored user with its password hash, for logging in.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub user: User,
+    /// PHC string of the argon2id hash.
+    pub password_hash: String,
+}
+
+/// What a send stored, or found already stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendRecord {
+    pub channel_id: Id,
+    pub client_id: String,
+    pub id: Id,
+    pub seq: u64,
+    pub ts: i64,
+}
+
+/// The outcome of [`Store::append_message`].
+#[derive(Debug, Clone)]
+pub struct Appended {
+    /// The ack to give the sender: the original one when this was a duplicate.
+    pub record: SendRecord,
+    /// The event stored now, to fan out; `None` when the send was a duplicate and stored nothing.
+    pub event: Option<Event>,
+}
+
+/// The outcome of [`Store::create_direct`].
+#[derive(Debug, Clone)]
+pub struct DirectChannel {
+    pub channel_id: Id,
+    /// The `channel_created` event when the channel is new; `None` when it already existed.
+    pub created: Option<Event>,
+}
+
+/// Which page of history to read. `after` and `before` are exclusive bounds on `seq`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HistoryQuery {
+    /// Events with `seq > after`, oldest first.
+    pub after: Option<u64>,
+    /// Events with `seq < before`; without `after`, the newest such events.
+    pub before: Option<u64>,
+    /// Page size; the caller validates it.
+    pub limit: u32,
+}
+
+/// How much history to keep. `None` keeps everything.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// Delete events older than this.
+    pub max_age: Option<Duration>,
+    /// Keep at most this many of each channel's newest events.
+    pub max_events: Option<u64>,
+}
+
+/// Confab's durable state. All methods are safe to call concurrently; every write is one transaction.
+///
+/// Errors: [`StoreError::Unavailable`] means the backend could not be reached and nothing was
+/// written, so the call may be retried.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Creates a user. Fails with [`StoreError::Conflict`] when the username is taken.
+    async fn create_user(&self, username: &str, password_hash: &str) -> Result<User>;
+
+    /// The user named `username`, with its password hash.
+    async fn credentials(&self, username: &str) -> Result<Option<Credentials>>;
+
+    /// The user with this id.
+    async fn user(&self, id: Id) -> Result<Option<User>>;
+
+    /// Users whose username starts with `prefix`, in username order, at most `limit`.
+    async fn users_by_prefix(&self, prefix: &str, limit: u32) -> Result<Vec<User>>;
+
+    /// The users with these usernames. Fails with [`StoreError::NotFound`] naming the first unknown one.
+    async fn users_by_name(&self, usernames: &[String]) -> Result<Vec<User>>;
+
+    /// Stores a session token's hash for `user`.
+    async fn insert_token(&self, token_hash: &[u8], user: Id) -> Result<()>;
+
+    /// The user a token hash belongs to, if the token exists.
+    async fn token_user(&self, token_hash: &[u8]) -> Result<Option<User>>;
+
+    /// Deletes a token. Returns whether it existed. Idempotent.
+    async fn delete_token(&self, token_hash: &[u8]) -> Result<bool>;
+
+    /// The direct channel of `a` and `b`, created (with its `channel_created` event, `seq` 1) if it
+    /// does not exist. At most one exists per pair, however many callers race.
+    async fn create_direct(&self, a: Id, b: Id) -> Result<DirectChannel>;
+
+    /// Creates a group owned by `owner` with `members` (the owner is added if missing, duplicates
+    /// ignored). Returns its `channel_created` event (`seq` 1). Fails with
+    /// [`StoreError::LimitExceeded`] over `max_members`.
+    async fn create_group(
+        &self,
+        owner: Id,
+        name: &str,
+        members: &[Id],
+        max_members: u32,
+    ) -> Result<Event>;
+
+    /// Adds `user` to a group as `actor` (an owner or admin). Returns the `member_added` event.
+    async fn add_member(&self, channel: Id, actor: Id, user: Id, max_members: u32)
+        -> Result<Event>;
+
+    /// Removes `user` from a group as `actor`, or lets `actor` leave when `user == actor`. An owner
+    /// may remove anyone, an admin only plain members. When the owner leaves, the longest-standing
+    /// admin (or else member) becomes owner. Returns the events, in `seq` order.
+    async fn remove_member(&self, channel: Id, actor: Id, user: Id) -> Result<Vec<Event>>;
+
+    /// Sets `user`'s role to `admin` or `member`, as the group's owner. Returns the `role_changed` event.
+    async fn set_role(&self, channel: Id, actor: Id, user: Id, role: Role) -> Result<Event>;
+
+    /// Appends a message from `sender`, who must be a member. Its `seq` is the channel's previous
+    /// `seq` + 1, assigned in the same transaction; the call returns after the commit (durable ack).
+    ///
+    /// Idempotent on (`sender`, `client_id`): a repeat stores nothing and returns the original record,
+    /// at any later time, even after retention pruned the message.
+    async fn append_message(
+        &self,
+        channel: Id,
+        sender: Id,
+        client_id: &str,
+        body: &str,
+    ) -> Result<Appended>;
+
+    /// The role of `user` in `channel`, or `None` when not a member (or no such channel).
+    async fn member_role(&self, channel: Id, user: Id) -> Result<Option<Role>>;
+
+    /// The channel's members, owner first, then by join order.
+    async fn members(&self, channel: Id) -> Result<Vec<Member>>;
+
+    /// Every channel `user` is a member of, with pointers and unread counts, newest activity first.
+    async fn channels_of(&self, user: Id) -> Result<Vec<ChannelSummary>>;
+
+    /// One channel as `user` sees it, or `None` when not a member.
+    async fn channel_of(&self, channel: Id, user: Id) -> Result<Option<ChannelSummary>>;
+
+    /// A page of a channel's events in ascending `seq` order. The caller checks membership.
+    async fn history(&self, channel: Id, query: HistoryQuery) -> Result<HistoryPage>;
+
+    /// Moves `user`'s read pointer to `seq` (clamped to the channel's `last_seq`); it never moves
+    /// back. Fails with [`StoreError::NotFound`] when `user` is not a member.
+    async fn mark_read(&self, channel: Id, user: Id, seq: u64) -> Result<ReadState>;
+
+    /// Deletes events past the retention policy, oldest first per channel, and advances each
+    /// channel's `pruned_through`. Returns how many events were deleted.
+    async fn prune(&self, retention: Retention) -> Result<u64>;
+}
