@@ -1,0 +1,14 @@
+//! Subject names, in one place.
+
+use confab_proto::Id;
+
+/// Events of one channel (messages, membership changes): `confab.channel.<id>`.
+pub fn channel(id: Id) -> String {
+    format!("confab.channel.{id}")
+}
+
+/// Signals for all sessions of one user (joined or left a channel, read pointer moved, a token
+/// revoked): `confab.user.<id>`.
+pub fn user(id: Id) -> String {
+    format!("confab.user.{id}")
+}
