@@ -1,0 +1,209 @@
+//! The composition root: builds the backends from [`Config`], hands them down, serves.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::extract::State as AxumState;
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+use axum::Router;
+use confab_bus::{Bus, LocalBus};
+use confab_presence::LocalPresence;
+use confab_store::{SqliteStore, Store};
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinHandle;
+
+use crate::config::{BusConfig, Config, StoreConfig};
+use crate::hub::Hub;
+use crate::limit::SendLimiter;
+use crate::metrics::Metrics;
+use crate::{api, gateway, retention};
+
+/// Everything a request or session needs, shared.
+pub struct State {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub hub: Hub,
+    pub metrics: Arc<Metrics>,
+    pub limiter: SendLimiter,
+    pub presence: LocalPresence,
+    /// Open WebSocket connections, for the per-node cap.
+    pub connections: AtomicU32,
+    /// Source of session keys.
+    pub next_session: AtomicU64,
+    /// Bounds concurrent argon2 hashes (each takes ~19 MiB and tens of ms of a core).
+    pub hash_permits: Semaphore,
+    /// Flips to `true` when the server shuts down.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State").finish_non_exhaustive()
+    }
+}
+
+/// The state handlers receive.
+pub type AppState = Arc<State>;
+
+impl State {
+    /// A fresh session key, unique on this node.
+    pub fn session_key(&self) -> u64 {
+        self.next_session.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+}
+
+/// Resolves once `shutdown` turns `true` (or its sender is gone).
+pub async fn stopped(mut shutdown: watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|s| *s).await;
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct Server {
+    addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<anyhow::Result<()>>,
+    state: AppState,
+}
+
+impl Server {
+    /// The address it listens on (the real port when configured with port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The shared state (for tests and embedding).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Stops accepting, closes every session with `server_shutdown`, and waits for the server to
+    /// finish.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        self.wait().await
+    }
+
+    /// Waits until the server stops (after [`Server::shutdown`] or a fatal error).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        let result = self.task.await.context("server task panicked")?;
+        result
+    }
+
+    /// A sender that shuts the server down when `true` is sent (for signal handlers).
+    pub fn shutdown_handle(&self) -> watch::Sender<bool> {
+        self.shutdown.clone()
+    }
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    match &config.store {
+        StoreConfig::Sqlite(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating data directory {}", dir.display()))?;
+            }
+            let store = SqliteStore::open(path, config.node_id)
+                .await
+                .with_context(|| format!("opening sqlite store {}", path.display()))?;
+            Ok(Arc::new(store))
+        }
+    }
+}
+
+fn open_bus(config: &Config) -> Arc<dyn Bus> {
+    match config.bus {
+        BusConfig::Local => Arc::new(LocalBus::default()),
+    }
+}
+
+/// Builds every part from `config`, binds the listener and starts serving.
+pub async fn start(config: Config) -> anyhow::Result<Server> {
+    let store = open_store(&config).await?;
+    let bus = open_bus(&config);
+    let metrics = Arc::new(Metrics::new());
+    let hub = Hub::new(bus, store.clone(), metrics.clone());
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let state = Arc::new(State {
+        limiter: SendLimiter::new(config.send_rate, config.send_burst),
+        presence: LocalPresence::new(),
+        connections: AtomicU32::new(0),
+        next_session: AtomicU64::new(1),
+        hash_permits: Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())),
+        shutdown: shutdown_rx.clone(),
+        config,
+        store,
+        hub,
+        metrics,
+    });
+    retention::spawn(state.clone());
+    let app = router(state.clone());
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(stopped(shutdown_rx))
+            .await
+            .context("serving")
+    });
+    tracing::info!(%addr, node_id = state.config.node_id, "confab listening");
+    Ok(Server {
+        addr,
+        shutdown: shutdown_tx,
+        task,
+        state,
+    })
+}
+
+/// Every route.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/ws", get(gateway::upgrade))
+        .nest("/api/v1", api::router())
+        .with_state(state)
+}
+
+async fn index() -> Html<&'static str> {
+    Html(include_str!("index.html"))
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(AxumState(state): AxumState<AppState>) -> impl IntoResponse {
+    if state.is_shutting_down() {
+        (StatusCode::SERVICE_UNAVAILABLE, "shutting down")
+    } else {
+        (StatusCode::OK, "ready")
+    }
+}
+
+async fn metrics(AxumState(state): AxumState<AppState>) -> impl IntoResponse {
+    state
+        .metrics
+        .connections
+        .set(i64::from(state.connections.load(Ordering::Relaxed)));
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
+}

@@ -1,0 +1,299 @@
+//! Configuration: defaults → file → environment (`CONFAB_*`) → flags, validated once into [`Config`].
+//!
+//! [`RawConfig`] is what a user can write, every field optional: the binary parses it from flags and
+//! environment (clap), and from a TOML file (`--config`, same names). [`Config::resolve`] layers them
+//! over the defaults and validates the result. The table in `README.md` lists every setting.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use confab_store::Retention;
+use serde::Deserialize;
+
+/// Settings as written: every field optional. Flags and `CONFAB_*` variables, or a TOML file.
+#[derive(Debug, Clone, Default, Deserialize, clap::Args)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Address to listen on [default: 127.0.0.1:8080]
+    #[arg(long, env = "CONFAB_LISTEN")]
+    pub listen: Option<String>,
+    /// Directory for the embedded store's files [default: ./confab-data]
+    #[arg(long, env = "CONFAB_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Store URL: `sqlite:PATH` [default: sqlite:<data-dir>/confab.db]
+    #[arg(long, env = "CONFAB_STORE")]
+    pub store: Option<String>,
+    /// Bus: `local` (in-process) [default: local]
+    #[arg(long, env = "CONFAB_BUS")]
+    pub bus: Option<String>,
+    /// This node's id, 0–1023, unique in a cluster; part of every id it assigns [default: 1]
+    #[arg(long, env = "CONFAB_NODE_ID")]
+    pub node_id: Option<u16>,
+    /// How often clients must send a heartbeat; a connection silent for twice this is closed [default: 30s]
+    #[arg(long, env = "CONFAB_HEARTBEAT_INTERVAL")]
+    pub heartbeat_interval: Option<String>,
+    /// Time a new connection has to identify [default: 10s]
+    #[arg(long, env = "CONFAB_IDENTIFY_TIMEOUT")]
+    pub identify_timeout: Option<String>,
+    /// Largest WebSocket frame accepted, bytes [default: 65536]
+    #[arg(long, env = "CONFAB_MAX_FRAME_BYTES")]
+    pub max_frame_bytes: Option<u32>,
+    /// Longest message body, characters [default: 4000]
+    #[arg(long, env = "CONFAB_MAX_MESSAGE_CHARS")]
+    pub max_message_chars: Option<u32>,
+    /// Sustained messages per second per user (token bucket refill) [default: 10]
+    #[arg(long, env = "CONFAB_SEND_RATE")]
+    pub send_rate: Option<f64>,
+    /// Messages a user may send in a burst (token bucket size) [default: 30]
+    #[arg(long, env = "CONFAB_SEND_BURST")]
+    pub send_burst: Option<u32>,
+    /// Open WebSocket connections per node [default: 50000]
+    #[arg(long, env = "CONFAB_MAX_CONNECTIONS")]
+    pub max_connections: Option<u32>,
+    /// Members per group [default: 10000]
+    #[arg(long, env = "CONFAB_MAX_GROUP_MEMBERS")]
+    pub max_group_members: Option<u32>,
+    /// Frames queued for one connection before it is closed as a slow consumer [default: 1024]
+    #[arg(long, env = "CONFAB_OUTBOUND_QUEUE")]
+    pub outbound_queue: Option<usize>,
+    /// Invalid frames (bad JSON, unknown op) one connection may send before it is closed [default: 10]
+    #[arg(long, env = "CONFAB_MAX_INVALID_FRAMES")]
+    pub max_invalid_frames: Option<u32>,
+    /// Rate-limited sends in a row before the connection is closed [default: 20]
+    #[arg(long, env = "CONFAB_MAX_RATE_LIMITED")]
+    pub max_rate_limited: Option<u32>,
+    /// Delete events older than this, e.g. `90d` [default: keep forever]
+    #[arg(long, env = "CONFAB_RETENTION_MAX_AGE")]
+    pub retention_max_age: Option<String>,
+    /// Keep at most this many newest events per channel [default: keep all]
+    #[arg(long, env = "CONFAB_RETENTION_MAX_EVENTS")]
+    pub retention_max_events: Option<u64>,
+    /// How often the retention pruner runs [default: 60s]
+    #[arg(long, env = "CONFAB_RETENTION_INTERVAL")]
+    pub retention_interval: Option<String>,
+}
+
+impl RawConfig {
+    /// Reads a TOML file of settings.
+    pub fn from_file(path: &Path) -> anyhow::Result<RawConfig> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
+    }
+
+    /// `self`'s settings, falling back to `lower`'s where `self` has none.
+    pub fn over(self, lower: RawConfig) -> RawConfig {
+        macro_rules! pick {
+            ($($f:ident),* $(,)?) => { RawConfig { $($f: self.$f.or(lower.$f)),* } };
+        }
+        pick!(
+            listen,
+            data_dir,
+            store,
+            bus,
+            node_id,
+            heartbeat_interval,
+            identify_timeout,
+            max_frame_bytes,
+            max_message_chars,
+            send_rate,
+            send_burst,
+            max_connections,
+            max_group_members,
+            outbound_queue,
+            max_invalid_frames,
+            max_rate_limited,
+            retention_max_age,
+            retention_max_events,
+            retention_interval,
+        )
+    }
+}
+
+/// Where durable state lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreConfig {
+    /// An SQLite database file.
+    Sqlite(PathBuf),
+}
+
+/// Which bus fans events out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BusConfig {
+    /// In-process: a single node.
+    Local,
+}
+
+/// Validated settings, passed down from the composition root.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub store: StoreConfig,
+    pub bus: BusConfig,
+    pub node_id: u16,
+    pub heartbeat_interval: Duration,
+    pub identify_timeout: Duration,
+    pub max_frame_bytes: u32,
+    pub max_message_chars: u32,
+    pub send_rate: f64,
+    pub send_burst: u32,
+    pub max_connections: u32,
+    pub max_group_members: u32,
+    pub outbound_queue: usize,
+    pub max_invalid_frames: u32,
+    pub max_rate_limited: u32,
+    pub retention: Retention,
+    pub retention_interval: Duration,
+}
+
+fn duration(name: &str, value: Option<String>, default: &str) -> anyhow::Result<Duration> {
+    let text = value.unwrap_or_else(|| default.to_owned());
+    let d = humantime::parse_duration(&text)
+        .with_context(|| format!("{name}: {text:?} is not a duration (like 30s, 5m, 90d)"))?;
+    if d.is_zero() {
+        bail!("{name} must be greater than zero");
+    }
+    Ok(d)
+}
+
+fn positive<T: PartialOrd + Default + std::fmt::Display>(name: &str, v: T) -> anyhow::Result<T> {
+    if v <= T::default() {
+        bail!("{name} must be greater than zero (got {v})");
+    }
+    Ok(v)
+}
+
+impl Config {
+    /// Layers `raw` over the defaults and validates it.
+    pub fn resolve(raw: RawConfig) -> anyhow::Result<Config> {
+        let listen_text = raw.listen.unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen = listen_text.parse().with_context(|| {
+            format!("listen: {listen_text:?} is not an address like 127.0.0.1:8080")
+        })?;
+        let data_dir = raw
+            .data_dir
+            .unwrap_or_else(|| PathBuf::from("./confab-data"));
+        let store = match raw.store {
+            None => StoreConfig::Sqlite(data_dir.join("confab.db")),
+            Some(url) => match url.strip_prefix("sqlite:") {
+                Some(path) if !path.is_empty() => {
+                    StoreConfig::Sqlite(PathBuf::from(path.trim_start_matches("//")))
+                }
+                _ => bail!("store: {url:?} is not supported; use sqlite:PATH"),
+            },
+        };
+        let bus = match raw.bus.as_deref() {
+            None | Some("local") => BusConfig::Local,
+            Some(other) => bail!("bus: {other:?} is not supported; use local"),
+        };
+        let node_id = raw.node_id.unwrap_or(1);
+        if node_id > confab_store::snowflake::MAX_NODE_ID {
+            bail!("node_id must be 0–1023 (got {node_id})");
+        }
+        let send_rate = raw.send_rate.unwrap_or(10.0);
+        if !send_rate.is_finite() || send_rate <= 0.0 {
+            bail!("send_rate must be a positive number (got {send_rate})");
+        }
+        let max_frame_bytes = positive("max_frame_bytes", raw.max_frame_bytes.unwrap_or(65_536))?;
+        if max_frame_bytes < 1024 {
+            bail!("max_frame_bytes must be at least 1024 (got {max_frame_bytes})");
+        }
+        Ok(Config {
+            listen,
+            store,
+            bus,
+            node_id,
+            heartbeat_interval: duration("heartbeat_interval", raw.heartbeat_interval, "30s")?,
+            identify_timeout: duration("identify_timeout", raw.identify_timeout, "10s")?,
+            max_frame_bytes,
+            max_message_chars: positive(
+                "max_message_chars",
+                raw.max_message_chars.unwrap_or(4000),
+            )?,
+            send_rate,
+            send_burst: positive("send_burst", raw.send_burst.unwrap_or(30))?,
+            max_connections: positive("max_connections", raw.max_connections.unwrap_or(50_000))?,
+            max_group_members: positive(
+                "max_group_members",
+                raw.max_group_members.unwrap_or(10_000),
+            )?,
+            outbound_queue: positive("outbound_queue", raw.outbound_queue.unwrap_or(1024))?,
+            max_invalid_frames: positive(
+                "max_invalid_frames",
+                raw.max_invalid_frames.unwrap_or(10),
+            )?,
+            max_rate_limited: positive("max_rate_limited", raw.max_rate_limited.unwrap_or(20))?,
+            retention: Retention {
+                max_age: raw
+                    .retention_max_age
+                    .map(|v| duration("retention_max_age", Some(v), ""))
+                    .transpose()?,
+                max_events: raw
+                    .retention_max_events
+                    .map(|v| positive("retention_max_events", v))
+                    .transpose()?,
+            },
+            retention_interval: duration("retention_interval", raw.retention_interval, "60s")?,
+        })
+    }
+
+    /// The defaults, listening on `listen` with the store at `db` (for tests and embedding).
+    pub fn for_test(listen: SocketAddr, db: &Path) -> Config {
+        let mut config = Config::resolve(RawConfig::default()).expect("defaults are valid");
+        config.listen = listen;
+        config.store = StoreConfig::Sqlite(db.to_path_buf());
+        config
+    }
+
+    /// How long a connection may stay silent before it is closed: twice the heartbeat interval.
+    pub fn heartbeat_timeout(&self) -> Duration {
+        self.heartbeat_interval * 2
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_documented_values() {
+        let c = Config::resolve(RawConfig::default()).expect("defaults");
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(
+            c.store,
+            StoreConfig::Sqlite(PathBuf::from("./confab-data/confab.db"))
+        );
+        assert_eq!(c.heartbeat_interval, Duration::from_secs(30));
+        assert_eq!(c.max_frame_bytes, 65_536);
+        assert_eq!(c.retention, Retention::default());
+    }
+
+    #[test]
+    fn flags_win_over_the_file_and_bad_values_are_named() {
+        let file: RawConfig =
+            toml::from_str("listen = \"0.0.0.0:9000\"\nsend_rate = 5.0\n").expect("toml");
+        let cli = RawConfig {
+            send_rate: Some(50.0),
+            ..Default::default()
+        };
+        let c = Config::resolve(cli.over(file)).expect("valid");
+        assert_eq!(c.listen.to_string(), "0.0.0.0:9000");
+        assert_eq!(c.send_rate, 50.0);
+
+        let err = Config::resolve(RawConfig {
+            heartbeat_interval: Some("soon".into()),
+            ..Default::default()
+        })
+        .expect_err("invalid");
+        assert!(format!("{err:#}").contains("heartbeat_interval"), "{err:#}");
+        let err = Config::resolve(RawConfig {
+            store: Some("mysql://x".into()),
+            ..Default::default()
+        })
+        .expect_err("invalid");
+        assert!(format!("{err:#}").contains("store"));
+        assert!(toml::from_str::<RawConfig>("no_such_setting = 1").is_err());
+    }
+}

@@ -1,0 +1,55 @@
+//! The WebSocket gateway at `/ws`: admission, then the upgrade into a [`session`](crate::session).
+
+use std::sync::atomic::Ordering;
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use rand::Rng;
+
+use crate::app::AppState;
+use crate::metrics::Reason;
+use crate::session;
+
+/// Holds one slot of the per-node connection cap; frees it when dropped.
+#[derive(Debug)]
+pub struct ConnectionSlot(AppState);
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::AcqRel);
+        self.0.metrics.connections.dec();
+    }
+}
+
+/// Refuses an upgrade with `503` and a jittered `Retry-After` (1–5 s), so refused clients spread out.
+fn refuse(message: &'static str) -> Response {
+    let secs = rand::thread_rng().gen_range(1..=5u32);
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, secs.to_string())],
+        message,
+    )
+        .into_response()
+}
+
+/// `GET /ws`: upgrades to a WebSocket session, unless the node is shutting down or full.
+pub async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
+    if state.is_shutting_down() {
+        return refuse("shutting down");
+    }
+    let max = state.config.max_connections;
+    if state.connections.fetch_add(1, Ordering::AcqRel) >= max {
+        state.connections.fetch_sub(1, Ordering::AcqRel);
+        state.metrics.reject(Reason::connection_limit);
+        return refuse("connection limit reached");
+    }
+    state.metrics.connections.inc();
+    state.metrics.connections_total.inc();
+    let slot = ConnectionSlot(state.clone());
+    let max_bytes = state.config.max_frame_bytes as usize;
+    ws.max_message_size(max_bytes)
+        .max_frame_size(max_bytes)
+        .on_upgrade(move |socket| session::run(socket, state, slot))
+}

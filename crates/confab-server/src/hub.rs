@@ -1,0 +1,514 @@
+//! Local fan-out: one bus subscription per channel (and per user) with local sessions, shared by
+//! all of them.
+//!
+//! A **channel topic** exists while at least one session on this node belongs to a member of the
+//! channel. Its task reads the channel's bus subject, puts events back in `seq` order (dropping
+//! repeats, filling gaps from the store), serializes nothing (the payload is already the frame
+//! clients receive), and pushes the same bytes into each subscribed session's bounded queue.
+//!
+//! A **user topic** exists while the user has a session on this node. It carries [`UserSignal`]s:
+//! channels joined and left, read pointers moved, tokens revoked.
+//!
+//! A session whose queue is full is told to close as a slow consumer; the hub never blocks on it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+use axum::extract::ws::Utf8Bytes;
+use bytes::Bytes;
+use confab_bus::{subject, Bus};
+use confab_proto::{ChannelSummary, CloseCode, Event, Id, ReadState, ServerFrame};
+use confab_store::{HistoryQuery, Store};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, watch, Notify};
+use tokio::task::AbortHandle;
+
+use crate::metrics::Metrics;
+
+/// Identifies one session (connection) on this node.
+pub type SessionKey = u64;
+
+/// What the hub hands a session's connection task.
+#[derive(Debug)]
+pub enum Outbound {
+    /// A channel event, already serialized as the `event` frame.
+    Event {
+        channel: Id,
+        seq: u64,
+        frame: Utf8Bytes,
+    },
+    /// The user joined a channel; its events follow.
+    Joined(Box<ChannelSummary>),
+    /// The user left a channel; no more of its events.
+    Left(Id),
+    /// Events up to `upto` may have been fanned out before this session subscribed: fetch what
+    /// the session has not seen from the store.
+    CatchUp { channel: Id, upto: u64 },
+    /// Any other frame, already serialized.
+    Frame(Utf8Bytes),
+    /// Close the connection with this code.
+    Close(CloseCode),
+}
+
+/// The hub's end of a session: where to push its frames.
+#[derive(Debug, Clone)]
+pub struct SessionHandle {
+    pub key: SessionKey,
+    pub user: Id,
+    pub token_hash: [u8; 32],
+    pub tx: mpsc::Sender<Outbound>,
+    /// Notified when the queue overflowed: the session must close as a slow consumer.
+    pub overflow: Arc<Notify>,
+}
+
+impl SessionHandle {
+    /// Queues `item`; on a full queue, flags the session as a slow consumer instead of waiting.
+    pub fn push(&self, item: Outbound) -> bool {
+        match self.tx.try_send(item) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.overflow.notify_one();
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+}
+
+/// What travels on a user's subject.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserSignal {
+    /// The user became a member of a channel; the summary is as of just after the change.
+    Joined(ChannelSummary),
+    /// The user is no longer a member of a channel.
+    Left(Id),
+    /// The user's read pointer moved.
+    Read(ReadState),
+    /// A token of the user was revoked: its sessions close. Hex of the token's hash.
+    Revoked(String),
+}
+
+/// The fields of an `event` frame the hub needs to route it.
+#[derive(Deserialize)]
+struct EventHead {
+    channel_id: Id,
+    seq: u64,
+    #[serde(rename = "type")]
+    kind: String,
+    author: RefHead,
+    #[serde(default)]
+    user: Option<RefHead>,
+}
+
+#[derive(Deserialize)]
+struct RefHead {
+    id: Id,
+}
+
+struct Topic {
+    subscribers: RwLock<HashMap<SessionKey, SessionHandle>>,
+    /// Becomes true once the bus subscription is live (and, for channels, `delivered` is set).
+    ready: watch::Receiver<bool>,
+    /// For channels: the highest `seq` fanned out so far.
+    delivered: AtomicU64,
+    task: Mutex<Option<AbortHandle>>,
+}
+
+impl Topic {
+    fn new() -> (Arc<Topic>, watch::Sender<bool>) {
+        let (tx, rx) = watch::channel(false);
+        let topic = Arc::new(Topic {
+            subscribers: RwLock::new(HashMap::new()),
+            ready: rx,
+            delivered: AtomicU64::new(0),
+            task: Mutex::new(None),
+        });
+        (topic, tx)
+    }
+
+    fn abort(&self) {
+        if let Some(task) = self.task.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            task.abort();
+        }
+    }
+
+    async fn wait_ready(&self) {
+        let mut ready = self.ready.clone();
+        // The sender is only dropped after setting `true` or when the topic was torn down.
+        let _ = ready.wait_for(|r| *r).await;
+    }
+}
+
+/// Local fan-out for one node. Cheap to clone.
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    bus: Arc<dyn Bus>,
+    store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+    channels: Mutex<HashMap<Id, Arc<Topic>>>,
+    users: Mutex<HashMap<Id, Arc<Topic>>>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub").finish_non_exhaustive()
+    }
+}
+
+fn encode_frame(frame: &ServerFrame) -> Option<String> {
+    match serde_json::to_string(frame) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot serialize frame");
+            None
+        }
+    }
+}
+
+impl Hub {
+    pub fn new(bus: Arc<dyn Bus>, store: Arc<dyn Store>, metrics: Arc<Metrics>) -> Self {
+        Hub {
+            inner: Arc::new(Inner {
+                bus,
+                store,
+                metrics,
+                channels: Mutex::new(HashMap::new()),
+                users: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// Publishes a committed channel event to every node (and so every session of every member).
+    pub async fn publish_event(&self, event: &Event) {
+        let Some(text) = encode_frame(&ServerFrame::Event(event.clone())) else {
+            return;
+        };
+        if let Err(e) = self
+            .inner
+            .bus
+            .publish(&subject::channel(event.channel_id), Bytes::from(text))
+            .await
+        {
+            // The event is committed; sessions will find it when they next see a gap or resume.
+            tracing::warn!(error = %e, channel_id = %event.channel_id, seq = event.seq, "bus publish failed");
+        }
+    }
+
+    /// Sends a signal to every session of `user`, on every node.
+    pub async fn signal(&self, user: Id, signal: &UserSignal) {
+        let payload = match serde_json::to_vec(signal) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot serialize user signal");
+                return;
+            }
+        };
+        if let Err(e) = self
+            .inner
+            .bus
+            .publish(&subject::user(user), Bytes::from(payload))
+            .await
+        {
+            tracing::warn!(error = %e, user_id = %user, "bus publish failed");
+        }
+    }
+
+    /// Registers a session for its user's signals. Call before reading the session's snapshot, so
+    /// no channel joined afterwards goes unnoticed.
+    pub async fn attach_user(&self, session: &SessionHandle) {
+        let topic = {
+            let mut users = self.inner.users.lock().unwrap_or_else(|e| e.into_inner());
+            let topic = users
+                .entry(session.user)
+                .or_insert_with(|| self.spawn_user_topic(session.user))
+                .clone();
+            topic
+                .subscribers
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(session.key, session.clone());
+            topic
+        };
+        topic.wait_ready().await;
+    }
+
+    /// Subscribes a session to a channel's events. `known_seq` is the last `seq` the session already
+    /// has; if the topic fanned out newer events before the session joined, a [`Outbound::CatchUp`]
+    /// tells the session to fetch them.
+    pub async fn subscribe(&self, session: &SessionHandle, channel: Id, known_seq: u64) {
+        let topic = {
+            let mut channels = self
+                .inner
+                .channels
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let topic = channels
+                .entry(channel)
+                .or_insert_with(|| self.spawn_channel_topic(channel))
+                .clone();
+            topic
+                .subscribers
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(session.key, session.clone());
+            topic
+        };
+        topic.wait_ready().await;
+        let upto = topic.delivered.load(Ordering::Acquire);
+        if upto > known_seq {
+            session.push(Outbound::CatchUp { channel, upto });
+        }
+    }
+
+    /// Removes a session from a channel's topic, tearing the topic down when it was the last.
+    pub fn unsubscribe(&self, key: SessionKey, channel: Id) {
+        remove_subscriber(&self.inner.channels, channel, key);
+    }
+
+    /// Removes a session from the hub entirely.
+    pub fn detach(&self, session: &SessionHandle, channels: impl IntoIterator<Item = Id>) {
+        for channel in channels {
+            self.unsubscribe(session.key, channel);
+        }
+        remove_subscriber(&self.inner.users, session.user, session.key);
+    }
+
+    /// Channel topics alive on this node (one bus subscription each).
+    pub fn channel_topics(&self) -> usize {
+        self.inner
+            .channels
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
+    fn spawn_channel_topic(&self, channel: Id) -> Arc<Topic> {
+        let (topic, ready) = Topic::new();
+        let task = tokio::spawn(run_channel_topic(
+            self.inner.bus.clone(),
+            self.inner.store.clone(),
+            self.inner.metrics.clone(),
+            channel,
+            topic.clone(),
+            ready,
+        ));
+        *topic.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(task.abort_handle());
+        topic
+    }
+
+    fn spawn_user_topic(&self, user: Id) -> Arc<Topic> {
+        let (topic, ready) = Topic::new();
+        let task = tokio::spawn(run_user_topic(self.clone(), user, topic.clone(), ready));
+        *topic.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(task.abort_handle());
+        topic
+    }
+}
+
+fn remove_subscriber(map: &Mutex<HashMap<Id, Arc<Topic>>>, id: Id, key: SessionKey) {
+    let mut map = map.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(topic) = map.get(&id) else {
+        return;
+    };
+    let empty = {
+        let mut subs = topic.subscribers.write().unwrap_or_else(|e| e.into_inner());
+        subs.remove(&key);
+        subs.is_empty()
+    };
+    if empty {
+        if let Some(topic) = map.remove(&id) {
+            topic.abort();
+        }
+    }
+}
+
+/// Pushes one event frame to every subscriber of the topic.
+fn fan_out(topic: &Topic, channel: Id, seq: u64, frame: Utf8Bytes) {
+    let subs = topic.subscribers.read().unwrap_or_else(|e| e.into_inner());
+    for session in subs.values() {
+        session.push(Outbound::Event {
+            channel,
+            seq,
+            frame: frame.clone(),
+        });
+    }
+    topic.delivered.store(seq, Ordering::Release);
+}
+
+async fn run_channel_topic(
+    bus: Arc<dyn Bus>,
+    store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+    channel: Id,
+    topic: Arc<Topic>,
+    ready: watch::Sender<bool>,
+) {
+    let mut sub = match bus.subscribe(&subject::channel(channel)).await {
+        Ok(sub) => sub,
+        Err(e) => {
+            tracing::error!(error = %e, channel_id = %channel, "cannot subscribe to channel");
+            let _ = ready.send(true);
+            return;
+        }
+    };
+    // Everything committed before the subscription went live is in the store: start after it.
+    let mut next = match store
+        .history(
+            channel,
+            HistoryQuery {
+                limit: 1,
+                ..Default::default()
+            },
+        )
+        .await
+    {
+        Ok(page) => page.last_seq + 1,
+        Err(e) => {
+            tracing::warn!(error = %e, channel_id = %channel, "cannot read channel position");
+            1
+        }
+    };
+    topic.delivered.store(next - 1, Ordering::Release);
+    let _ = ready.send(true);
+
+    while let Some(payload) = sub.next().await {
+        let started = Instant::now();
+        let head: EventHead = match serde_json::from_slice(&payload) {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(error = %e, channel_id = %channel, "undecodable event on the bus");
+                continue;
+            }
+        };
+        if head.channel_id != channel || head.seq < next {
+            continue; // A repeat, or already filled from the store.
+        }
+        if head.seq > next {
+            next = fill_gap(&*store, &metrics, &topic, channel, next, head.seq).await;
+        }
+        let Ok(frame) = Utf8Bytes::try_from(payload) else {
+            continue;
+        };
+        fan_out(&topic, channel, head.seq, frame);
+        next = head.seq + 1;
+        metrics
+            .fanout_seconds
+            .observe(started.elapsed().as_secs_f64());
+        let gone = match head.kind.as_str() {
+            "member_removed" => head.user.map(|u| u.id),
+            "member_left" => Some(head.author.id),
+            _ => None,
+        };
+        if let Some(gone) = gone {
+            // No event after the removal reaches the removed user's sessions.
+            let mut subs = topic.subscribers.write().unwrap_or_else(|e| e.into_inner());
+            subs.retain(|_, s| s.user != gone);
+        }
+    }
+}
+
+/// Fans out events `from..to` (exclusive) from the store; returns the next `seq` to expect.
+async fn fill_gap(
+    store: &dyn Store,
+    metrics: &Metrics,
+    topic: &Topic,
+    channel: Id,
+    from: u64,
+    to: u64,
+) -> u64 {
+    let mut next = from;
+    while next < to {
+        let query = HistoryQuery {
+            after: Some(next - 1),
+            before: Some(to),
+            limit: 200,
+        };
+        let page = match store.history(channel, query).await {
+            Ok(page) => page,
+            Err(e) => {
+                // Sessions repair the gap themselves when they notice it.
+                tracing::warn!(error = %e, channel_id = %channel, "cannot fill gap from store");
+                return to;
+            }
+        };
+        if page.events.is_empty() {
+            return to; // Pruned, or never there: nothing to deliver.
+        }
+        for event in page.events {
+            let seq = event.seq;
+            if let Some(text) = encode_frame(&ServerFrame::Event(event)) {
+                fan_out(topic, channel, seq, Utf8Bytes::from(text));
+            }
+            next = seq + 1;
+        }
+        metrics.gaps_filled.inc();
+    }
+    next
+}
+
+async fn run_user_topic(hub: Hub, user: Id, topic: Arc<Topic>, ready: watch::Sender<bool>) {
+    let mut sub = match hub.inner.bus.subscribe(&subject::user(user)).await {
+        Ok(sub) => sub,
+        Err(e) => {
+            tracing::error!(error = %e, user_id = %user, "cannot subscribe to user signals");
+            let _ = ready.send(true);
+            return;
+        }
+    };
+    let _ = ready.send(true);
+    while let Some(payload) = sub.next().await {
+        let signal: UserSignal = match serde_json::from_slice(&payload) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, user_id = %user, "undecodable user signal");
+                continue;
+            }
+        };
+        let sessions: Vec<SessionHandle> = topic
+            .subscribers
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        match signal {
+            UserSignal::Joined(summary) => {
+                for s in &sessions {
+                    s.push(Outbound::Joined(Box::new(summary.clone())));
+                    hub.subscribe(s, summary.id, summary.last_seq).await;
+                }
+            }
+            UserSignal::Left(channel) => {
+                for s in &sessions {
+                    hub.unsubscribe(s.key, channel);
+                    s.push(Outbound::Left(channel));
+                }
+            }
+            UserSignal::Read(state) => {
+                if let Some(text) = encode_frame(&ServerFrame::ReadState(state)) {
+                    let frame = Utf8Bytes::from(text);
+                    for s in &sessions {
+                        s.push(Outbound::Frame(frame.clone()));
+                    }
+                }
+            }
+            UserSignal::Revoked(hash_hex) => {
+                for s in sessions.iter().filter(|s| hex(&s.token_hash) == hash_hex) {
+                    s.push(Outbound::Close(CloseCode::SessionRevoked));
+                }
+            }
+        }
+    }
+}
+
+/// Lower-case hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

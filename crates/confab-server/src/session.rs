@@ -1,0 +1,544 @@
+//! One WebSocket connection: `hello` → `identify` → `ready` → events, as a single task.
+//!
+//! The task owns the socket. It reads client frames, writes what the hub queued for it (several
+//! frames per flush when more than one is waiting), keeps a per-channel cursor so every channel's
+//! events reach the client once and in `seq` order (filling any gap from the store), and enforces
+//! the heartbeat, identify deadline and abuse limits with the documented close codes.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use confab_proto::{
+    ClientFrame, CloseCode, ErrorBody, ErrorCode, Event, Hello, Id, Limits, Ready, ServerFrame,
+    User, PROTOCOL_VERSION,
+};
+use confab_store::HistoryQuery;
+use futures::SinkExt;
+use tokio::sync::{mpsc, Notify};
+use tokio::time::{sleep_until, Instant};
+use tracing::Instrument;
+
+use crate::api::message::{mark_read, send_message};
+use crate::app::AppState;
+use crate::auth;
+use crate::error::ApiError;
+use crate::gateway::ConnectionSlot;
+use crate::hub::{Outbound, SessionHandle};
+use crate::metrics::{OpLabel, Reason};
+
+/// Frames written per flush at most, when several are queued.
+const MAX_BATCH: usize = 64;
+
+/// Why the session ended; `None` when the peer went away.
+type End = Option<CloseCode>;
+
+/// Runs a connection to its end.
+pub async fn run(socket: WebSocket, state: AppState, slot: ConnectionSlot) {
+    let conn_id = state.session_key();
+    let span = tracing::info_span!("conn", conn_id, user_id = tracing::field::Empty);
+    async move {
+        let mut conn = Conn {
+            socket,
+            state,
+            invalid: 0,
+        };
+        let end = match conn.handshake().await {
+            Ok((user, token_hash)) => {
+                tracing::Span::current().record("user_id", tracing::field::display(user.id));
+                conn.identified(user, token_hash, conn_id).await
+            }
+            Err(end) => end,
+        };
+        if let Some(code) = end {
+            conn.close(code).await;
+        }
+        drop(slot);
+    }
+    .instrument(span)
+    .await;
+}
+
+/// The socket and what the reading side needs.
+struct Conn {
+    socket: WebSocket,
+    state: AppState,
+    /// Invalid frames so far; past the limit the connection closes with `protocol_violation`.
+    invalid: u32,
+}
+
+/// What one received WebSocket message means.
+enum Inbound {
+    Frame(ClientFrame),
+    /// Answered with an error frame; the connection goes on (until too many).
+    Invalid(ErrorBody, Option<u64>),
+    /// Ping, pong: nothing to do but note the peer is alive.
+    Alive,
+    Gone,
+    TooLarge,
+}
+
+fn encode(frame: &ServerFrame) -> Utf8Bytes {
+    // Serializing our own frame types cannot fail (no maps with non-string keys, no floats).
+    Utf8Bytes::from(serde_json::to_string(frame).unwrap_or_default())
+}
+
+fn error_frame(error: ErrorBody, reference: Option<u64>) -> ServerFrame {
+    ServerFrame::Error { reference, error }
+}
+
+/// Parses a text frame, telling bad JSON, unknown ops and bad fields apart.
+fn parse(text: &str) -> Result<ClientFrame, (ErrorBody, Option<u64>)> {
+    match serde_json::from_str::<ClientFrame>(text) {
+        Ok(frame) => Ok(frame),
+        Err(e) => {
+            let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
+                return Err((
+                    ErrorBody::new(ErrorCode::BadRequest, "frame is not valid JSON"),
+                    None,
+                ));
+            };
+            let reference = value.get("ref").and_then(serde_json::Value::as_u64);
+            let op = value.get("op").and_then(serde_json::Value::as_str);
+            const OPS: [&str; 4] = ["identify", "heartbeat", "send", "read"];
+            match op {
+                None => Err((
+                    ErrorBody::new(ErrorCode::BadRequest, "frame has no \"op\""),
+                    reference,
+                )),
+                Some(op) if !OPS.contains(&op) => Err((
+                    ErrorBody::new(ErrorCode::UnknownOp, format!("unknown op {op:?}")),
+                    reference,
+                )),
+                Some(op) => Err((
+                    ErrorBody::new(ErrorCode::BadRequest, format!("invalid {op}: {e}")),
+                    reference,
+                )),
+            }
+        }
+    }
+}
+
+fn op_name(frame: &ClientFrame) -> &'static str {
+    match frame {
+        ClientFrame::Identify { .. } => "identify",
+        ClientFrame::Heartbeat => "heartbeat",
+        ClientFrame::Send { .. } => "send",
+        ClientFrame::Read { .. } => "read",
+    }
+}
+
+fn is_too_large(e: &axum::Error) -> bool {
+    use std::error::Error as _;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = e.source();
+    while let Some(err) = source {
+        if let Some(t) = err.downcast_ref::<tokio_tungstenite::tungstenite::Error>() {
+            return matches!(t, tokio_tungstenite::tungstenite::Error::Capacity(_));
+        }
+        source = err.source();
+    }
+    false
+}
+
+impl Conn {
+    async fn send(&mut self, frame: &ServerFrame) -> bool {
+        self.state.metrics.frames_out.inc();
+        self.socket.send(Message::Text(encode(frame))).await.is_ok()
+    }
+
+    async fn close(&mut self, code: CloseCode) {
+        let frame = CloseFrame {
+            code: code.as_u16(),
+            reason: Utf8Bytes::from_static(code.reason()),
+        };
+        let _ = self.socket.send(Message::Close(Some(frame))).await;
+    }
+
+    /// Reads one message and classifies it.
+    async fn recv(&mut self) -> Inbound {
+        match self.socket.recv().await {
+            None => Inbound::Gone,
+            Some(Err(e)) if is_too_large(&e) => Inbound::TooLarge,
+            Some(Err(_)) => Inbound::Gone,
+            Some(Ok(Message::Text(text))) => match parse(text.as_str()) {
+                Ok(frame) => {
+                    self.state
+                        .metrics
+                        .frames_in
+                        .get_or_create(&OpLabel {
+                            op: op_name(&frame),
+                        })
+                        .inc();
+                    Inbound::Frame(frame)
+                }
+                Err((error, reference)) => Inbound::Invalid(error, reference),
+            },
+            Some(Ok(Message::Binary(_))) => Inbound::Invalid(
+                ErrorBody::new(
+                    ErrorCode::BadRequest,
+                    "binary frames are not supported; send JSON text",
+                ),
+                None,
+            ),
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => Inbound::Alive,
+            Some(Ok(Message::Close(_))) => Inbound::Gone,
+        }
+    }
+
+    /// Answers an invalid frame; `Err` once there were too many.
+    async fn invalid(&mut self, error: ErrorBody, reference: Option<u64>) -> Result<(), End> {
+        self.state
+            .metrics
+            .frames_in
+            .get_or_create(&OpLabel { op: "invalid" })
+            .inc();
+        self.state.metrics.reject(match error.code {
+            ErrorCode::UnknownOp => Reason::unknown_op,
+            _ => Reason::bad_frame,
+        });
+        self.invalid += 1;
+        if self.invalid > self.state.config.max_invalid_frames {
+            self.state.metrics.reject(Reason::protocol_violation);
+            return Err(Some(CloseCode::ProtocolViolation));
+        }
+        if self.send(&error_frame(error, reference)).await {
+            Ok(())
+        } else {
+            Err(None)
+        }
+    }
+
+    /// `hello`, then wait for `identify` within the deadline.
+    async fn handshake(&mut self) -> Result<(User, [u8; 32]), End> {
+        let config = &self.state.config;
+        let hello = ServerFrame::Hello(Hello {
+            protocol: PROTOCOL_VERSION,
+            node_id: config.node_id,
+            heartbeat_interval_ms: config.heartbeat_interval.as_millis() as u64,
+            identify_timeout_ms: config.identify_timeout.as_millis() as u64,
+            limits: Limits {
+                max_frame_bytes: config.max_frame_bytes,
+                max_message_chars: config.max_message_chars,
+            },
+        });
+        let deadline = Instant::now() + config.identify_timeout;
+        if !self.send(&hello).await {
+            return Err(None);
+        }
+        loop {
+            let inbound = tokio::select! {
+                inbound = self.recv() => inbound,
+                _ = sleep_until(deadline) => {
+                    self.state.metrics.reject(Reason::identify_timeout);
+                    return Err(Some(CloseCode::IdentifyTimeout));
+                }
+            };
+            match inbound {
+                Inbound::Frame(ClientFrame::Identify { token }) => {
+                    return match auth::authenticate(&self.state, &token).await {
+                        Ok(found) => Ok(found),
+                        Err(e) if e.code() == ErrorCode::Unauthorized => {
+                            self.state.metrics.reject(Reason::auth_failed);
+                            Err(Some(CloseCode::AuthenticationFailed))
+                        }
+                        Err(_) => Err(Some(CloseCode::InternalError)),
+                    };
+                }
+                Inbound::Frame(ClientFrame::Heartbeat) => {
+                    if !self.send(&ServerFrame::HeartbeatAck).await {
+                        return Err(None);
+                    }
+                }
+                Inbound::Frame(_) => {
+                    self.state.metrics.reject(Reason::not_identified);
+                    return Err(Some(CloseCode::NotIdentified));
+                }
+                Inbound::Invalid(error, reference) => self.invalid(error, reference).await?,
+                Inbound::Alive => {}
+                Inbound::Gone => return Err(None),
+                Inbound::TooLarge => {
+                    self.state.metrics.reject(Reason::frame_too_large);
+                    return Err(Some(CloseCode::FrameTooLarge));
+                }
+            }
+        }
+    }
+
+    /// The identified session: register with the hub, send `ready`, then serve until the end.
+    async fn identified(&mut self, user: User, token_hash: [u8; 32], conn_id: u64) -> End {
+        let state = self.state.clone();
+        let (tx, rx) = mpsc::channel(state.config.outbound_queue);
+        let handle = SessionHandle {
+            key: conn_id,
+            user: user.id,
+            token_hash,
+            tx,
+            overflow: Arc::new(Notify::new()),
+        };
+        let mut session = Session {
+            handle,
+            rx,
+            cursors: HashMap::new(),
+            rate_limited_streak: 0,
+        };
+        let end = session.serve(self, user).await;
+        state
+            .hub
+            .detach(&session.handle, session.cursors.keys().copied());
+        state.presence.disconnect(session.handle.user);
+        state.metrics.sessions.dec();
+        end
+    }
+}
+
+/// An identified session's state.
+struct Session {
+    handle: SessionHandle,
+    rx: mpsc::Receiver<Outbound>,
+    /// Per channel: the highest `seq` this client has been sent.
+    cursors: HashMap<Id, u64>,
+    /// Sends refused by the rate limit in a row.
+    rate_limited_streak: u32,
+}
+
+impl Session {
+    async fn serve(&mut self, conn: &mut Conn, user: User) -> End {
+        let state = conn.state.clone();
+        state.hub.attach_user(&self.handle).await;
+        state.presence.connect(user.id);
+        state.metrics.sessions.inc();
+        let channels = match state.store.channels_of(user.id).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot load channels for ready");
+                return Some(CloseCode::InternalError);
+            }
+        };
+        for c in &channels {
+            self.cursors.insert(c.id, c.last_seq);
+            state.hub.subscribe(&self.handle, c.id, c.last_seq).await;
+        }
+        let ready = ServerFrame::Ready(Ready {
+            session_id: uuid::Uuid::new_v4().simple().to_string(),
+            user,
+            channels,
+        });
+        if !conn.send(&ready).await {
+            return None;
+        }
+        tracing::debug!("session ready");
+
+        let timeout = state.config.heartbeat_timeout();
+        let mut deadline = Instant::now() + timeout;
+        let shutdown = crate::app::stopped(state.shutdown.clone());
+        tokio::pin!(shutdown);
+        let overflow = self.handle.overflow.clone();
+        loop {
+            tokio::select! {
+                biased;
+                _ = overflow.notified() => {
+                    state.metrics.reject(Reason::slow_consumer);
+                    tracing::info!("closing slow consumer");
+                    return Some(CloseCode::SlowConsumer);
+                }
+                _ = &mut shutdown => return Some(CloseCode::ServerShutdown),
+                item = self.rx.recv() => {
+                    let Some(item) = item else { return Some(CloseCode::InternalError) };
+                    if let Err(end) = self.write(conn, item).await {
+                        return end;
+                    }
+                }
+                inbound = conn.recv() => {
+                    deadline = Instant::now() + timeout;
+                    if let Err(end) = self.handle_inbound(conn, inbound).await {
+                        return end;
+                    }
+                }
+                _ = sleep_until(deadline) => {
+                    state.metrics.reject(Reason::heartbeat_timeout);
+                    return Some(CloseCode::HeartbeatTimeout);
+                }
+            }
+        }
+    }
+
+    async fn handle_inbound(&mut self, conn: &mut Conn, inbound: Inbound) -> Result<(), End> {
+        let state = conn.state.clone();
+        let frame = match inbound {
+            Inbound::Frame(frame) => frame,
+            Inbound::Invalid(error, reference) => return conn.invalid(error, reference).await,
+            Inbound::Alive => return Ok(()),
+            Inbound::Gone => return Err(None),
+            Inbound::TooLarge => {
+                state.metrics.reject(Reason::frame_too_large);
+                return Err(Some(CloseCode::FrameTooLarge));
+            }
+        };
+        let reply = match frame {
+            ClientFrame::Identify { .. } => {
+                state.metrics.reject(Reason::already_identified);
+                return Err(Some(CloseCode::AlreadyIdentified));
+            }
+            ClientFrame::Heartbeat => Some(ServerFrame::HeartbeatAck),
+            ClientFrame::Send {
+                reference,
+                channel_id,
+                client_id,
+                body,
+            } => {
+                match send_message(&state, self.handle.user, channel_id, &client_id, &body).await {
+                    Ok(sent) => {
+                        self.rate_limited_streak = 0;
+                        let mut ack = sent.ack;
+                        ack.reference = reference;
+                        Some(ServerFrame::Ack(ack))
+                    }
+                    Err(e) => {
+                        self.refused(&state, &e)?;
+                        Some(error_frame(e.0, reference))
+                    }
+                }
+            }
+            ClientFrame::Read {
+                reference,
+                channel_id,
+                seq,
+            } => {
+                // Success arrives as `read_state` on every session of the user, this one included.
+                match mark_read(&state, self.handle.user, channel_id, seq).await {
+                    Ok(_) => None,
+                    Err(e) => Some(error_frame(e.0, reference)),
+                }
+            }
+        };
+        match reply {
+            Some(frame) if !conn.send(&frame).await => Err(None),
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts rate-limit refusals in a row; too many closes the connection.
+    fn refused(&mut self, state: &AppState, e: &ApiError) -> Result<(), End> {
+        if e.code() != ErrorCode::RateLimited {
+            return Ok(());
+        }
+        self.rate_limited_streak += 1;
+        if self.rate_limited_streak > state.config.max_rate_limited {
+            return Err(Some(CloseCode::RateLimited));
+        }
+        Ok(())
+    }
+
+    /// Writes `first` and whatever else is already queued (up to a batch), then flushes once.
+    async fn write(&mut self, conn: &mut Conn, first: Outbound) -> Result<(), End> {
+        let mut item = Some(first);
+        let mut written = 0usize;
+        while let Some(current) = item.take() {
+            written += self.write_one(conn, current).await?;
+            if written >= MAX_BATCH {
+                break;
+            }
+            item = self.rx.try_recv().ok();
+        }
+        conn.state.metrics.frames_out.inc_by(written as u64);
+        conn.socket.flush().await.map_err(|_| None)
+    }
+
+    /// Feeds the frames one queued item stands for; returns how many.
+    async fn write_one(&mut self, conn: &mut Conn, item: Outbound) -> Result<usize, End> {
+        match item {
+            Outbound::Event {
+                channel,
+                seq,
+                frame,
+            } => {
+                let Some(&cursor) = self.cursors.get(&channel) else {
+                    return Ok(0); // Not (or no longer) a member here.
+                };
+                if seq <= cursor {
+                    return Ok(0);
+                }
+                let mut n = 0;
+                if seq > cursor + 1 {
+                    n += self.catch_up(conn, channel, seq - 1).await?;
+                }
+                feed(conn, frame).await?;
+                self.cursors.insert(channel, seq);
+                Ok(n + 1)
+            }
+            Outbound::CatchUp { channel, upto } => self.catch_up(conn, channel, upto).await,
+            Outbound::Joined(summary) => {
+                if self.cursors.contains_key(&summary.id) {
+                    return Ok(0); // Already in this session's ready snapshot.
+                }
+                self.cursors.insert(summary.id, summary.last_seq);
+                feed(
+                    conn,
+                    encode(&ServerFrame::ChannelJoined { channel: *summary }),
+                )
+                .await?;
+                Ok(1)
+            }
+            Outbound::Left(channel) => {
+                if self.cursors.remove(&channel).is_none() {
+                    return Ok(0);
+                }
+                feed(
+                    conn,
+                    encode(&ServerFrame::ChannelLeft {
+                        channel_id: channel,
+                    }),
+                )
+                .await?;
+                Ok(1)
+            }
+            Outbound::Frame(frame) => {
+                feed(conn, frame).await?;
+                Ok(1)
+            }
+            Outbound::Close(code) => Err(Some(code)),
+        }
+    }
+
+    /// Sends the channel's events after this session's cursor up to `upto` from the store.
+    async fn catch_up(&mut self, conn: &mut Conn, channel: Id, upto: u64) -> Result<usize, End> {
+        let Some(&cursor) = self.cursors.get(&channel) else {
+            return Ok(0);
+        };
+        let mut after = cursor;
+        let mut n = 0;
+        while after < upto {
+            let query = HistoryQuery {
+                after: Some(after),
+                before: Some(upto + 1),
+                limit: 200,
+            };
+            let page = match conn.state.store.history(channel, query).await {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::warn!(error = %e, channel_id = %channel, "cannot fill gap; reconnect to resync");
+                    return Err(Some(CloseCode::InternalError));
+                }
+            };
+            let events: Vec<Event> = page.events;
+            let Some(last) = events.last().map(|e| e.seq) else {
+                after = upto; // Pruned by retention: nothing left to send.
+                break;
+            };
+            for event in events {
+                feed(conn, encode(&ServerFrame::Event(event))).await?;
+                n += 1;
+            }
+            after = last;
+        }
+        self.cursors.insert(channel, after.max(cursor));
+        Ok(n)
+    }
+}
+
+async fn feed(conn: &mut Conn, frame: Utf8Bytes) -> Result<(), End> {
+    conn.socket
+        .feed(Message::Text(frame))
+        .await
+        .map_err(|_| None)
+}
