@@ -13,13 +13,19 @@ pub enum ClientError {
     Http(#[from] reqwest::Error),
     /// The WebSocket failed.
     #[error("websocket: {0}")]
-    WebSocket(#[from] tokio_tungstenite::tungstenite::Error),
+    WebSocket(Box<tokio_tungstenite::tungstenite::Error>),
     /// The server closed the connection. `code` is a Confab close code (see `CloseCode`).
     #[error("connection closed ({code:?}): {reason}")]
     Closed { code: Option<u16>, reason: String },
     /// The server said something this SDK did not expect.
     #[error("protocol: {0}")]
     Protocol(String),
+}
+
+impl From<tokio_tungstenite::tungstenite::Error> for ClientError {
+    fn from(e: tokio_tungstenite::tungstenite::Error) -> Self {
+        ClientError::WebSocket(Box::new(e))
+    }
 }
 
 impl ClientError {

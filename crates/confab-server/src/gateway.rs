@@ -48,8 +48,10 @@ pub async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Res
     state.metrics.connections.inc();
     state.metrics.connections_total.inc();
     let slot = ConnectionSlot(state.clone());
-    let max_bytes = state.config.max_frame_bytes as usize;
-    ws.max_message_size(max_bytes)
-        .max_frame_size(max_bytes)
+    // The session closes frames over the limit with `frame_too_large`; the WebSocket layer's own
+    // hard cap (twice that) only stops grossly oversized frames from being buffered at all.
+    let hard_cap = (state.config.max_frame_bytes as usize).saturating_mul(2);
+    ws.max_message_size(hard_cap)
+        .max_frame_size(hard_cap)
         .on_upgrade(move |socket| session::run(socket, state, slot))
 }

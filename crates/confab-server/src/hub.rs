@@ -19,7 +19,7 @@ use std::time::Instant;
 use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
 use confab_bus::{subject, Bus};
-use confab_proto::{ChannelSummary, CloseCode, Event, Id, ReadState, ServerFrame};
+use confab_proto::{ChannelSummary, CloseCode, Event, EventBody, Id, ReadState, ServerFrame};
 use confab_store::{HistoryQuery, Store};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -42,8 +42,8 @@ pub enum Outbound {
     },
     /// The user joined a channel; its events follow.
     Joined(Box<ChannelSummary>),
-    /// The user left a channel; no more of its events.
-    Left(Id),
+    /// The user left a channel with the event at `seq`; nothing after it.
+    Left { channel: Id, seq: u64 },
     /// Events up to `upto` may have been fanned out before this session subscribed: fetch what
     /// the session has not seen from the store.
     CatchUp { channel: Id, upto: u64 },
@@ -84,8 +84,8 @@ impl SessionHandle {
 pub enum UserSignal {
     /// The user became a member of a channel; the summary is as of just after the change.
     Joined(ChannelSummary),
-    /// The user is no longer a member of a channel.
-    Left(Id),
+    /// The user is no longer a member of `channel` since the event at `seq` (their removal).
+    Left { channel: Id, seq: u64 },
     /// The user's read pointer moved.
     Read(ReadState),
     /// A token of the user was revoked: its sessions close. Hex of the token's hash.
@@ -406,11 +406,15 @@ async fn run_channel_topic(
             "member_left" => Some(head.author.id),
             _ => None,
         };
-        if let Some(gone) = gone {
-            // No event after the removal reaches the removed user's sessions.
-            let mut subs = topic.subscribers.write().unwrap_or_else(|e| e.into_inner());
-            subs.retain(|_, s| s.user != gone);
-        }
+        drop_departed(&topic, gone);
+    }
+}
+
+/// After fanning out a removal, no later event reaches the removed user's sessions.
+fn drop_departed(topic: &Topic, gone: Option<Id>) {
+    if let Some(gone) = gone {
+        let mut subs = topic.subscribers.write().unwrap_or_else(|e| e.into_inner());
+        subs.retain(|_, s| s.user != gone);
     }
 }
 
@@ -443,9 +447,15 @@ async fn fill_gap(
         }
         for event in page.events {
             let seq = event.seq;
+            let gone = match &event.body {
+                EventBody::MemberRemoved { user } => Some(user.id),
+                EventBody::MemberLeft => Some(event.author.id),
+                _ => None,
+            };
             if let Some(text) = encode_frame(&ServerFrame::Event(event)) {
                 fan_out(topic, channel, seq, Utf8Bytes::from(text));
             }
+            drop_departed(topic, gone);
             next = seq + 1;
         }
         metrics.gaps_filled.inc();
@@ -485,10 +495,11 @@ async fn run_user_topic(hub: Hub, user: Id, topic: Arc<Topic>, ready: watch::Sen
                     hub.subscribe(s, summary.id, summary.last_seq).await;
                 }
             }
-            UserSignal::Left(channel) => {
+            UserSignal::Left { channel, seq } => {
+                // The channel topic stops delivering to these sessions when it fans out the
+                // removal; the session catches up to `seq` first, so it sees its own removal.
                 for s in &sessions {
-                    hub.unsubscribe(s.key, channel);
-                    s.push(Outbound::Left(channel));
+                    s.push(Outbound::Left { channel, seq });
                 }
             }
             UserSignal::Read(state) => {

@@ -160,6 +160,16 @@ impl Conn {
             None => Inbound::Gone,
             Some(Err(e)) if is_too_large(&e) => Inbound::TooLarge,
             Some(Err(_)) => Inbound::Gone,
+            Some(Ok(Message::Text(text)))
+                if text.len() > self.state.config.max_frame_bytes as usize =>
+            {
+                Inbound::TooLarge
+            }
+            Some(Ok(Message::Binary(data)))
+                if data.len() > self.state.config.max_frame_bytes as usize =>
+            {
+                Inbound::TooLarge
+            }
             Some(Ok(Message::Text(text))) => match parse(text.as_str()) {
                 Ok(frame) => {
                     self.state
@@ -479,10 +489,13 @@ impl Session {
                 .await?;
                 Ok(1)
             }
-            Outbound::Left(channel) => {
+            Outbound::Left { channel, seq } => {
+                // Deliver everything up to and including the removal, then nothing more.
+                let n = self.catch_up(conn, channel, seq).await?;
                 if self.cursors.remove(&channel).is_none() {
-                    return Ok(0);
+                    return Ok(n);
                 }
+                conn.state.hub.unsubscribe(self.handle.key, channel);
                 feed(
                     conn,
                     encode(&ServerFrame::ChannelLeft {
@@ -490,7 +503,7 @@ impl Session {
                     }),
                 )
                 .await?;
-                Ok(1)
+                Ok(n + 1)
             }
             Outbound::Frame(frame) => {
                 feed(conn, frame).await?;

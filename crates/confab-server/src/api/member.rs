@@ -44,7 +44,11 @@ async fn publish_removal(state: &AppState, channel: Id, events: &[Event]) {
             _ => None,
         };
         if let Some(gone) = gone {
-            state.hub.signal(gone, &UserSignal::Left(channel)).await;
+            let signal = UserSignal::Left {
+                channel,
+                seq: event.seq,
+            };
+            state.hub.signal(gone, &signal).await;
         }
     }
 }

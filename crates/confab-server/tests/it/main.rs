@@ -1,0 +1,8 @@
+//! Integration tests: real servers on 127.0.0.1 port 0, real sockets, the SDK and raw WebSockets.
+//! All in one binary (one link, shared helpers).
+
+mod bad_input;
+mod chat;
+mod harness;
+mod lifecycle;
+mod rest;
