@@ -60,21 +60,33 @@ pub async fn hash_password(password: String) -> Result<String, ApiError> {
     })
 }
 
-/// A hash that no password matches, to spend the same time on unknown users as on known ones.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Nq0bnBRJq5vO6I2Jd0F8o4mJH5XKk6oVv8l1Q9Yq2pE";
+/// A hash of a random password, made once: verifying against it for unknown users spends the same
+/// time as for known ones, so response times do not reveal which usernames exist.
+fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| {
+        let mut random = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut random);
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        Argon2::default()
+            .hash_password(&random, &salt)
+            .map(|h| h.to_string())
+            .unwrap_or_default()
+    })
+}
 
 /// Checks `password` against a stored hash (or the dummy hash) on a blocking thread.
 pub async fn verify_password(password: String, hash: Option<String>) -> bool {
     tokio::task::spawn_blocking(move || {
         let known = hash.is_some();
-        let hash = hash.unwrap_or_else(|| DUMMY_HASH.to_owned());
+        let hash = hash.unwrap_or_else(|| dummy_hash().to_owned());
         let Ok(parsed) = PasswordHash::new(&hash) else {
             return false;
         };
-        known
-            && Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
+        let matches = Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok();
+        known && matches
     })
     .await
     .unwrap_or(false)

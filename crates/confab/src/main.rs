@@ -17,9 +17,9 @@ struct Cli {
     /// Log format
     #[arg(long, global = true, env = "CONFAB_LOG_FORMAT", default_value = "text")]
     log_format: LogFormat,
-    /// Log filter, e.g. `info` or `confab_server=debug` [env: CONFAB_LOG, then RUST_LOG]
-    #[arg(long, global = true, env = "CONFAB_LOG", default_value = "info")]
-    log: String,
+    /// Log filter, e.g. `info` or `confab_server=debug`; RUST_LOG is used when this is unset [default: info]
+    #[arg(long, global = true, env = "CONFAB_LOG")]
+    log: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -93,10 +93,12 @@ async fn wait_for_signal() {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let filter = std::env::var("RUST_LOG")
-        .ok()
-        .filter(|_| std::env::var_os("CONFAB_LOG").is_none());
-    init_tracing(cli.log_format, filter.as_deref().unwrap_or(&cli.log))?;
+    let filter = cli
+        .log
+        .clone()
+        .or_else(|| std::env::var("RUST_LOG").ok())
+        .unwrap_or_else(|| "info".into());
+    init_tracing(cli.log_format, &filter)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     match cli.command {
         Command::Serve { config, settings } => runtime.block_on(serve(config, settings)),
