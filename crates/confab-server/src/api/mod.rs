@@ -58,4 +58,9 @@ pub fn router() -> Router<AppState> {
         )
         .route("/channels/{id}/read", post(message::read))
         .route("/openapi.json", get(openapi::serve))
+        .fallback(no_such_endpoint)
+}
+
+async fn no_such_endpoint() -> ApiError {
+    ApiError::new(confab_proto::ErrorCode::NotFound, "no such endpoint")
 }
