@@ -1,70 +1,140 @@
 //! The gateway client: a cheap cloneable [`Client`] handle sending commands to one connection task
-//! that owns the WebSocket.
+//! that owns the WebSocket, reconnects, resumes and re-sends.
 //!
-//! The handle is shaped for reconnection and resume (which build on it): callers never touch the
-//! socket, they send commands and read [`Events`], and [`ConnectionState`] is observable.
+//! What the task guarantees the application:
+//! - **Reconnect** with exponential backoff and full jitter (`delay = random(0, min(cap, base·2ⁿ))`),
+//!   never sooner than a retry hint from the server (HTTP `Retry-After`, close `4006`'s
+//!   `retry_after_ms`). Terminal close codes (`4100–4199`) end the client instead.
+//! - **Resume**: after a drop it sends `resume` with its per-channel cursors, so it receives exactly
+//!   what it missed, without a full reload.
+//! - **Outbox**: every send stays queued until acked; after a reconnect unacked sends are sent again
+//!   with their original `client_id`, so a message whose ack was lost is stored once and the caller
+//!   learns its original `seq`.
+//! - **Once, in order**: events are deduplicated by (channel, `seq`); a gap is filled from history
+//!   over HTTP before later events are delivered.
+//! - **Receipts**: what the application was handed is confirmed to the server as `delivered`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use confab_proto::{
-    Ack, ChannelSummary, ClientFrame, ErrorBody, Event, Hello, Id, ReadState, Ready, ServerFrame,
+    Ack, ChannelSummary, ClientFrame, CloseCode, ErrorBody, Event, Hello, Id, ReadState, Ready,
+    Receipt, ServerFrame,
 };
 use futures::{SinkExt, StreamExt};
+use rand::Rng;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::{ClientError, Result};
+use crate::http::HistoryQuery;
+use crate::{ClientError, Http, Result};
 
 /// How many pushed events the SDK buffers for the application. When the application does not read
-/// them, the connection task stops reading the socket, and the server eventually closes the
-/// connection as a slow consumer.
+/// them, the connection task waits, stops reading the socket, and the server eventually closes the
+/// connection as a slow consumer (and the client resumes).
 pub const EVENT_BUFFER: usize = 4096;
 
-/// How long [`Client::connect`] waits for `hello` and `ready`.
+/// How long connecting waits for `hello` and `ready`/`resumed`.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How often `delivered` confirmations are sent, at most.
+pub const DELIVERED_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Settings of a [`Client`].
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// The gateway, `ws://host:port/ws`.
+    pub url: String,
+    pub token: String,
+    /// First reconnect delay bound (doubling per failed attempt).
+    pub backoff_base: Duration,
+    /// Largest reconnect delay bound.
+    pub backoff_cap: Duration,
+    /// The REST API's base URL for filling gaps; derived from `url` when `None`.
+    pub http_base: Option<String>,
+    /// Unacked sends kept for re-sending; more fail at once.
+    pub outbox_limit: usize,
+}
+
+impl ClientConfig {
+    /// Defaults: backoff 250 ms doubling to 30 s, outbox of 10,000.
+    pub fn new(url: &str, token: &str) -> Self {
+        ClientConfig {
+            url: url.to_owned(),
+            token: token.to_owned(),
+            backoff_base: Duration::from_millis(250),
+            backoff_cap: Duration::from_secs(30),
+            http_base: None,
+            outbox_limit: 10_000,
+        }
+    }
+
+    fn http(&self) -> Http {
+        let base = self.http_base.clone().unwrap_or_else(|| {
+            let url = self.url.trim_end_matches('/');
+            let url = url.strip_suffix("/ws").unwrap_or(url);
+            match url.strip_prefix("wss://") {
+                Some(rest) => format!("https://{rest}"),
+                None => format!("http://{}", url.strip_prefix("ws://").unwrap_or(url)),
+            }
+        });
+        Http::new(base).with_token(&self.token)
+    }
+}
 
 /// Where the connection is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConnectionState {
     /// Opening the socket and identifying.
     Connecting,
-    /// Identified; events flow.
+    /// Reconnected; replaying what was missed.
+    Resuming,
+    /// Identified or resumed; events flow.
     Ready,
-    /// The connection ended; `code` is the server's close code when it sent one.
+    /// Waiting before the next reconnect attempt.
+    BackingOff { attempt: u32, delay: Duration },
+    /// Ended for good: closed by the application, or a terminal close code.
     Closed { code: Option<u16>, reason: String },
 }
 
 /// Something the server pushed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientEvent {
-    /// A channel event (message or membership change), in `seq` order per channel.
+    /// A channel event (message or membership change): once, in `seq` order per channel.
     Event(Event),
     /// My read pointer moved, on this or another device.
     ReadState(ReadState),
-    /// I joined a channel.
+    /// Another member's delivered or read pointer moved.
+    Receipt(Receipt),
+    /// I joined a channel (also while disconnected).
     ChannelJoined(ChannelSummary),
     /// I left (or was removed from) a channel.
     ChannelLeft(Id),
+    /// The channel's history after my cursor is gone (retention): drop what you show and reload
+    /// the newest page. Events after `last_seq` follow.
+    Resync(ChannelSummary),
+    /// Reconnected and caught up: `replayed` events were missed and have been delivered.
+    Resumed { replayed: u64 },
     /// The server answered a request with an error that was not tied to a pending send.
     Error(ErrorBody),
-    /// The connection ended. The last event.
+    /// The client ended for good. The last event.
     Closed { code: Option<u16>, reason: String },
 }
 
-/// The stream of [`ClientEvent`]s of one connection.
+/// The stream of [`ClientEvent`]s.
 #[derive(Debug)]
 pub struct Events {
     rx: mpsc::Receiver<ClientEvent>,
 }
 
 impl Events {
-    /// The next event, or `None` after the connection ended and every event was read.
+    /// The next event, or `None` after the client ended and every event was read.
     pub async fn next(&mut self) -> Option<ClientEvent> {
         self.rx.recv().await
     }
@@ -84,8 +154,7 @@ enum Command {
     Close,
 }
 
-/// A handle to one gateway connection. Clone it freely; the connection ends when [`Client::close`]
-/// is called or the server closes it.
+/// A handle to a gateway connection that survives drops. Clone it freely.
 #[derive(Debug, Clone)]
 pub struct Client {
     commands: mpsc::Sender<Command>,
@@ -96,24 +165,58 @@ pub struct Client {
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-async fn next_frame(socket: &mut Socket) -> Result<ServerFrame> {
+/// Why a connection attempt or a connection ended.
+#[derive(Debug)]
+enum Ending {
+    /// Try again, not before `hint`.
+    Retry { hint: Duration, reason: String },
+    /// Do not try again.
+    Fatal { code: Option<u16>, reason: String },
+    /// The application closed the client.
+    Closed,
+}
+
+fn close_drop(code: Option<u16>, reason: String) -> Ending {
+    match code {
+        Some(c) if !CloseCode::should_reconnect(c) => Ending::Fatal { code, reason },
+        _ => {
+            let hint = retry_hint(&reason).unwrap_or_default();
+            Ending::Retry { hint, reason }
+        }
+    }
+}
+
+/// `retry_after_ms=N` in a close reason.
+fn retry_hint(reason: &str) -> Option<Duration> {
+    let rest = reason.split("retry_after_ms=").nth(1)?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok().map(Duration::from_millis)
+}
+
+async fn next_frame(socket: &mut Socket) -> std::result::Result<ServerFrame, Ending> {
     loop {
         match socket.next().await {
             Some(Ok(Message::Text(text))) => {
-                return serde_json::from_str(text.as_str())
-                    .map_err(|e| ClientError::Protocol(format!("bad frame from server: {e}")))
-            }
-            Some(Ok(Message::Close(frame))) => {
-                return Err(ClientError::Closed {
-                    code: frame.as_ref().map(|f| u16::from(f.code)),
-                    reason: frame.map(|f| f.reason.to_string()).unwrap_or_default(),
+                return serde_json::from_str(text.as_str()).map_err(|e| Ending::Retry {
+                    hint: Duration::ZERO,
+                    reason: format!("bad frame from server: {e}"),
                 })
             }
+            Some(Ok(Message::Close(frame))) => {
+                let code = frame.as_ref().map(|f| u16::from(f.code));
+                let reason = frame.map(|f| f.reason.to_string()).unwrap_or_default();
+                return Err(close_drop(code, reason));
+            }
             Some(Ok(_)) => continue,
-            Some(Err(e)) => return Err(e.into()),
+            Some(Err(e)) => {
+                return Err(Ending::Retry {
+                    hint: Duration::ZERO,
+                    reason: e.to_string(),
+                })
+            }
             None => {
-                return Err(ClientError::Closed {
-                    code: None,
+                return Err(Ending::Retry {
+                    hint: Duration::ZERO,
                     reason: "connection lost".into(),
                 })
             }
@@ -121,52 +224,115 @@ async fn next_frame(socket: &mut Socket) -> Result<ServerFrame> {
     }
 }
 
+fn encode(frame: &ClientFrame) -> String {
+    // Client frames are plain structs of strings and numbers: serializing cannot fail.
+    serde_json::to_string(frame).unwrap_or_default()
+}
+
+async fn send_frame(socket: &mut Socket, frame: &ClientFrame) -> std::result::Result<(), Ending> {
+    socket
+        .send(Message::text(encode(frame)))
+        .await
+        .map_err(|e| Ending::Retry {
+            hint: Duration::ZERO,
+            reason: e.to_string(),
+        })
+}
+
+/// Opens the socket and reads `hello`.
+async fn open(url: &str) -> std::result::Result<(Socket, Hello), Ending> {
+    let (mut socket, _) = match tokio_tungstenite::connect_async(url).await {
+        Ok(ok) => ok,
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            let hint = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs)
+                .unwrap_or_default();
+            let reason = format!("upgrade refused: HTTP {}", response.status());
+            return Err(Ending::Retry { hint, reason });
+        }
+        Err(e) => {
+            return Err(Ending::Retry {
+                hint: Duration::ZERO,
+                reason: e.to_string(),
+            })
+        }
+    };
+    match next_frame(&mut socket).await? {
+        ServerFrame::Hello(hello) => Ok((socket, hello)),
+        other => Err(Ending::Retry {
+            hint: Duration::ZERO,
+            reason: format!("expected hello, got {other:?}"),
+        }),
+    }
+}
+
 impl Client {
     /// Connects to the gateway at `url` (`ws://host:port/ws`), identifies with `token`, and waits
-    /// for `ready`.
+    /// for `ready`. Later drops are handled by the client itself.
     pub async fn connect(url: &str, token: &str) -> Result<(Client, Events)> {
+        Client::connect_with(ClientConfig::new(url, token)).await
+    }
+
+    /// [`Client::connect`] with settings.
+    pub async fn connect_with(config: ClientConfig) -> Result<(Client, Events)> {
         let handshake = async {
-            let (mut socket, _) = tokio_tungstenite::connect_async(url).await?;
-            let hello = match next_frame(&mut socket).await? {
-                ServerFrame::Hello(h) => h,
-                other => {
-                    return Err(ClientError::Protocol(format!(
-                        "expected hello, got {other:?}"
-                    )))
-                }
-            };
-            let identify = ClientFrame::Identify {
-                token: token.to_owned(),
-            };
-            socket.send(Message::text(encode(&identify)?)).await?;
-            let ready = match next_frame(&mut socket).await? {
-                ServerFrame::Ready(r) => r,
-                other => {
-                    return Err(ClientError::Protocol(format!(
-                        "expected ready, got {other:?}"
-                    )))
-                }
-            };
-            Ok((socket, hello, ready))
+            let (mut socket, hello) = open(&config.url).await?;
+            send_frame(
+                &mut socket,
+                &ClientFrame::Identify {
+                    token: config.token.clone(),
+                },
+            )
+            .await?;
+            match next_frame(&mut socket).await? {
+                ServerFrame::Ready(ready) => Ok((socket, hello, ready)),
+                other => Err(Ending::Retry {
+                    hint: Duration::ZERO,
+                    reason: format!("expected ready, got {other:?}"),
+                }),
+            }
         };
-        let (socket, hello, ready) = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake)
-            .await
-            .map_err(|_| ClientError::Protocol("no ready within the handshake timeout".into()))??;
+        let (socket, hello, ready) = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await
+        {
+            Err(_) => {
+                return Err(ClientError::Protocol(
+                    "no ready within the handshake timeout".into(),
+                ))
+            }
+            Ok(Err(Ending::Fatal { code, reason })) => {
+                return Err(ClientError::Closed { code, reason })
+            }
+            Ok(Err(Ending::Retry { reason, .. })) => {
+                return Err(ClientError::Closed { code: None, reason })
+            }
+            Ok(Err(Ending::Closed)) => {
+                return Err(ClientError::Closed {
+                    code: None,
+                    reason: "closed".into(),
+                })
+            }
+            Ok(Ok(ok)) => ok,
+        };
         let (commands, command_rx) = mpsc::channel(256);
         let (events_tx, events_rx) = mpsc::channel(EVENT_BUFFER);
         let (state_tx, state_rx) = watch::channel(ConnectionState::Ready);
-        let heartbeat = Duration::from_millis(hello.heartbeat_interval_ms.max(100));
-        tokio::spawn(
-            Connection {
-                socket,
-                commands: command_rx,
-                events: events_tx,
-                state: state_tx,
-                pending: HashMap::new(),
-                next_ref: 1,
-            }
-            .run(heartbeat),
-        );
+        let task = Task {
+            http: config.http(),
+            config,
+            commands: command_rx,
+            events: events_tx,
+            state: state_tx,
+            cursors: ready.channels.iter().map(|c| (c.id, c.last_seq)).collect(),
+            receipts_since: ready.server_ts,
+            outbox: Vec::new(),
+            next_ref: 1,
+            delivered: HashMap::new(),
+        };
+        tokio::spawn(task.run(socket, hello.clone()));
         let client = Client {
             commands,
             ready: Arc::new(ready),
@@ -176,12 +342,12 @@ impl Client {
         Ok((client, Events { rx: events_rx }))
     }
 
-    /// The `ready` snapshot this connection started from.
+    /// The `ready` snapshot the client started from.
     pub fn ready(&self) -> &Ready {
         &self.ready
     }
 
-    /// The server's `hello`.
+    /// The first connection's `hello`.
     pub fn hello(&self) -> &Hello {
         &self.hello
     }
@@ -191,13 +357,19 @@ impl Client {
         self.state.borrow().clone()
     }
 
-    /// Sends a message with a fresh idempotency key; returns the ack once the server committed it.
+    /// A receiver of every state change, for showing "reconnecting…".
+    pub fn state_changes(&self) -> watch::Receiver<ConnectionState> {
+        self.state.clone()
+    }
+
+    /// Sends a message with a fresh idempotency key; returns the ack once the server committed it,
+    /// across reconnects if need be.
     pub async fn send(&self, channel: Id, body: &str) -> Result<Ack> {
         self.send_with_id(channel, &uuid::Uuid::new_v4().simple().to_string(), body)
             .await
     }
 
-    /// Sends a message with the caller's idempotency key (reuse it to retry safely).
+    /// Sends a message with the caller's idempotency key.
     pub async fn send_with_id(&self, channel: Id, client_id: &str, body: &str) -> Result<Ack> {
         let (reply, rx) = oneshot::channel();
         let cmd = Command::Send {
@@ -218,7 +390,7 @@ impl Client {
             .map_err(|_| self.closed())
     }
 
-    /// Closes the connection.
+    /// Closes the connection for good.
     pub async fn close(&self) {
         let _ = self.commands.send(Command::Close).await;
     }
@@ -228,67 +400,67 @@ impl Client {
             ConnectionState::Closed { code, reason } => ClientError::Closed { code, reason },
             _ => ClientError::Closed {
                 code: None,
-                reason: "connection task ended".into(),
+                reason: "client task ended".into(),
             },
         }
     }
 }
 
-fn encode(frame: &ClientFrame) -> Result<String> {
-    serde_json::to_string(frame).map_err(|e| ClientError::Protocol(e.to_string()))
+/// A send waiting for its ack.
+struct Pending {
+    channel: Id,
+    client_id: String,
+    body: String,
+    /// The `ref` of its latest transmission, if it was sent on the current connection.
+    reference: Option<u64>,
+    reply: oneshot::Sender<Result<Ack>>,
 }
 
-/// The task that owns the socket.
-struct Connection {
-    socket: Socket,
+/// The task that owns the socket and the client's state.
+struct Task {
+    config: ClientConfig,
+    http: Http,
     commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<ClientEvent>,
     state: watch::Sender<ConnectionState>,
-    /// Sends waiting for their ack or error, by `ref`.
-    pending: HashMap<u64, oneshot::Sender<Result<Ack>>>,
+    /// Per channel: the highest `seq` handed to the application. The resume cursor.
+    cursors: HashMap<Id, u64>,
+    receipts_since: i64,
+    /// Unacked sends, in the order they were made.
+    outbox: Vec<Pending>,
     next_ref: u64,
+    /// Channels with events handed over but not yet confirmed as delivered.
+    delivered: HashMap<Id, u64>,
 }
 
-impl Connection {
-    async fn run(mut self, heartbeat: Duration) {
-        let mut tick = tokio::time::interval(heartbeat);
-        tick.tick().await;
-        let (code, reason) = loop {
-            tokio::select! {
-                cmd = self.commands.recv() => {
-                    let frame = match cmd {
-                        None | Some(Command::Close) => {
-                            let _ = self.socket.close(Some(CloseFrame { code: WsCloseCode::Normal, reason: "bye".into() })).await;
-                            break (None, "closed by the client".to_owned());
-                        }
-                        Some(Command::Send { channel, client_id, body, reply }) => {
-                            let reference = self.next_ref;
-                            self.next_ref += 1;
-                            self.pending.insert(reference, reply);
-                            ClientFrame::Send { reference: Some(reference), channel_id: channel, client_id, body }
-                        }
-                        Some(Command::Read { channel, seq }) => ClientFrame::Read { reference: None, channel_id: channel, seq },
-                    };
-                    let Ok(text) = encode(&frame) else { continue };
-                    if let Err(e) = self.socket.send(Message::text(text)).await {
-                        break (None, e.to_string());
+impl Task {
+    async fn run(mut self, socket: Socket, hello: Hello) {
+        let mut connection = Some((socket, hello));
+        let end = loop {
+            let Some((socket, hello)) = connection.take() else {
+                match self.reconnect().await {
+                    Ok(c) => connection = Some(c),
+                    Err(end) => break end,
+                }
+                continue;
+            };
+            match self.connected(socket, hello).await {
+                Ending::Retry { reason, hint } => {
+                    tracing::debug!(%reason, "connection dropped; reconnecting");
+                    if !hint.is_zero() {
+                        self.wait(hint).await;
                     }
                 }
-                _ = tick.tick() => {
-                    let Ok(text) = encode(&ClientFrame::Heartbeat) else { continue };
-                    if let Err(e) = self.socket.send(Message::text(text)).await {
-                        break (None, e.to_string());
-                    }
-                }
-                frame = next_frame(&mut self.socket) => match frame {
-                    Ok(frame) => self.dispatch(frame).await,
-                    Err(ClientError::Closed { code, reason }) => break (code, reason),
-                    Err(e) => break (None, e.to_string()),
-                },
+                other => break other,
             }
         };
-        for (_, reply) in self.pending.drain() {
-            let _ = reply.send(Err(ClientError::Closed {
+        let (code, reason) = match end {
+            Ending::Fatal { code, reason } => (code, reason),
+            Ending::Closed => (None, "closed by the client".to_owned()),
+            Ending::Retry { reason, .. } => (None, reason),
+        };
+        for p in self.outbox.drain(..) {
+            let _ = p.reply.send(Err(ClientError::Closed {
                 code,
                 reason: reason.clone(),
             }));
@@ -300,30 +472,350 @@ impl Connection {
         let _ = self.events.send(ClientEvent::Closed { code, reason }).await;
     }
 
+    /// Waits out a server's retry hint, still taking commands.
+    async fn wait(&mut self, delay: Duration) {
+        let until = Instant::now() + delay;
+        while Instant::now() < until {
+            tokio::select! {
+                _ = tokio::time::sleep_until(until) => return,
+                cmd = self.commands.recv() => if !self.offline_command(cmd) { return },
+            }
+        }
+    }
+
+    /// A command while disconnected: sends go to the outbox. Returns `false` on close.
+    fn offline_command(&mut self, cmd: Option<Command>) -> bool {
+        match cmd {
+            None | Some(Command::Close) => {
+                self.commands.close();
+                false
+            }
+            Some(Command::Send {
+                channel,
+                client_id,
+                body,
+                reply,
+            }) => {
+                self.enqueue(channel, client_id, body, reply);
+                true
+            }
+            // A read pointer is user intent that can wait: it is lost on purpose while offline,
+            // and the application may set it again.
+            Some(Command::Read { .. }) => true,
+        }
+    }
+
+    fn enqueue(
+        &mut self,
+        channel: Id,
+        client_id: String,
+        body: String,
+        reply: oneshot::Sender<Result<Ack>>,
+    ) -> bool {
+        if self.outbox.len() >= self.config.outbox_limit {
+            let _ = reply.send(Err(ClientError::Protocol("outbox full".into())));
+            return false;
+        }
+        self.outbox.push(Pending {
+            channel,
+            client_id,
+            body,
+            reference: None,
+            reply,
+        });
+        true
+    }
+
+    /// Backs off and reconnects with `resume` until it works or must stop.
+    async fn reconnect(&mut self) -> std::result::Result<(Socket, Hello), Ending> {
+        let mut attempt: u32 = 0;
+        loop {
+            let bound = self
+                .config
+                .backoff_base
+                .saturating_mul(2u32.saturating_pow(attempt.min(16)))
+                .min(self.config.backoff_cap);
+            let delay =
+                Duration::from_millis(rand::thread_rng().gen_range(0..=bound.as_millis() as u64));
+            let _ = self
+                .state
+                .send(ConnectionState::BackingOff { attempt, delay });
+            self.wait(delay).await;
+            if self.commands.is_closed() {
+                return Err(Ending::Closed);
+            }
+            let _ = self.state.send(ConnectionState::Connecting);
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, self.resume()).await {
+                Ok(Ok(connection)) => return Ok(connection),
+                Ok(Err(Ending::Retry { hint, reason })) => {
+                    tracing::debug!(%reason, attempt, "reconnect failed");
+                    if !hint.is_zero() {
+                        self.wait(hint).await;
+                    }
+                }
+                Ok(Err(other)) => return Err(other),
+                Err(_) => tracing::debug!(attempt, "reconnect timed out"),
+            }
+            attempt = attempt.saturating_add(1);
+        }
+    }
+
+    /// One resume attempt: `hello`, `resume`, the replay, `resumed`.
+    async fn resume(&mut self) -> std::result::Result<(Socket, Hello), Ending> {
+        let (mut socket, hello) = open(&self.config.url).await?;
+        let cursors: BTreeMap<Id, u64> = self.cursors.iter().map(|(k, v)| (*k, *v)).collect();
+        let frame = ClientFrame::Resume {
+            token: self.config.token.clone(),
+            cursors,
+            receipts_since: Some(self.receipts_since),
+        };
+        send_frame(&mut socket, &frame).await?;
+        let _ = self.state.send(ConnectionState::Resuming);
+        loop {
+            match next_frame(&mut socket).await? {
+                ServerFrame::Resumed(r) => {
+                    for summary in r.channels_joined {
+                        self.cursors.insert(summary.id, summary.last_seq);
+                        self.emit(ClientEvent::ChannelJoined(summary)).await;
+                    }
+                    for id in r.channels_left {
+                        self.cursors.remove(&id);
+                        self.emit(ClientEvent::ChannelLeft(id)).await;
+                    }
+                    for summary in r.resync {
+                        self.cursors.insert(summary.id, summary.last_seq);
+                        self.emit(ClientEvent::Resync(summary)).await;
+                    }
+                    // Receipts written just before this moment may still be on their way.
+                    self.receipts_since = self.receipts_since.max(r.server_ts - 2_000);
+                    self.emit(ClientEvent::Resumed {
+                        replayed: r.replayed,
+                    })
+                    .await;
+                    return Ok((socket, hello));
+                }
+                other => self.dispatch(other).await,
+            }
+        }
+    }
+
+    /// Serves one connection until it drops.
+    async fn connected(&mut self, mut socket: Socket, hello: Hello) -> Ending {
+        let _ = self.state.send(ConnectionState::Ready);
+        // Everything not acked is sent again, in order, with its original client id.
+        for i in 0..self.outbox.len() {
+            let reference = self.next_ref;
+            self.next_ref += 1;
+            let p = &mut self.outbox[i];
+            p.reference = Some(reference);
+            let frame = ClientFrame::Send {
+                reference: Some(reference),
+                channel_id: p.channel,
+                client_id: p.client_id.clone(),
+                body: p.body.clone(),
+            };
+            if let Err(drop) = send_frame(&mut socket, &frame).await {
+                return drop;
+            }
+        }
+        let interval = Duration::from_millis(hello.heartbeat_interval_ms.max(100));
+        let mut heartbeat = tokio::time::interval(interval);
+        heartbeat.tick().await;
+        let mut flush = tokio::time::interval(DELIVERED_INTERVAL);
+        let mut last_heard = Instant::now();
+        loop {
+            tokio::select! {
+                cmd = self.commands.recv() => {
+                    let frame = match cmd {
+                        None | Some(Command::Close) => {
+                            let bye = CloseFrame { code: WsCloseCode::Normal, reason: "bye".into() };
+                            let _ = socket.close(Some(bye)).await;
+                            return Ending::Closed;
+                        }
+                        Some(Command::Send { channel, client_id, body, reply }) => {
+                            if !self.enqueue(channel, client_id.clone(), body.clone(), reply) {
+                                continue;
+                            }
+                            let reference = self.next_ref;
+                            self.next_ref += 1;
+                            if let Some(p) = self.outbox.last_mut() {
+                                p.reference = Some(reference);
+                            }
+                            ClientFrame::Send { reference: Some(reference), channel_id: channel, client_id, body }
+                        }
+                        Some(Command::Read { channel, seq }) => ClientFrame::Read { reference: None, channel_id: channel, seq },
+                    };
+                    if let Err(drop) = send_frame(&mut socket, &frame).await {
+                        return drop;
+                    }
+                }
+                _ = heartbeat.tick() => {
+                    // Nothing from the server for two intervals: the connection is dead (half-open).
+                    if last_heard.elapsed() > interval * 2 {
+                        return Ending::Retry { hint: Duration::ZERO, reason: "server silent; heartbeat timeout".into() };
+                    }
+                    if let Err(drop) = send_frame(&mut socket, &ClientFrame::Heartbeat).await {
+                        return drop;
+                    }
+                }
+                _ = flush.tick() => {
+                    for (channel_id, seq) in std::mem::take(&mut self.delivered) {
+                        if let Err(drop) = send_frame(&mut socket, &ClientFrame::Delivered { channel_id, seq }).await {
+                            return drop;
+                        }
+                    }
+                }
+                frame = next_frame(&mut socket) => match frame {
+                    Ok(frame) => {
+                        last_heard = Instant::now();
+                        self.dispatch(frame).await;
+                    }
+                    Err(drop) => return drop,
+                },
+            }
+        }
+    }
+
+    async fn emit(&mut self, event: ClientEvent) {
+        // Waiting here is the SDK's backpressure: the socket is not read until the app catches up.
+        let _ = self.events.send(event).await;
+    }
+
+    /// Hands an event to the application unless it is a repeat; fills a gap before it.
+    async fn deliver(&mut self, event: Event) {
+        let channel = event.channel_id;
+        let cursor = self.cursors.get(&channel).copied();
+        if let Some(c) = cursor {
+            if event.seq <= c {
+                return; // Seen already.
+            }
+            if event.seq > c + 1 {
+                self.fill_gap(channel, c, event.seq).await;
+            }
+        }
+        self.cursors.insert(channel, event.seq);
+        self.delivered.insert(channel, event.seq);
+        self.emit(ClientEvent::Event(event)).await;
+    }
+
+    /// Fetches events `after+1 .. before` of `channel` over HTTP and hands them over.
+    async fn fill_gap(&mut self, channel: Id, after: u64, before: u64) {
+        let mut after = after;
+        while after + 1 < before {
+            let q = HistoryQuery {
+                after: Some(after),
+                before: Some(before),
+                limit: Some(200),
+            };
+            let page = match self.http.history(channel, q).await {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::warn!(error = %e, channel_id = %channel, "cannot fill gap from history");
+                    return;
+                }
+            };
+            let Some(last) = page.events.last().map(|e| e.seq) else {
+                return;
+            };
+            for e in page.events {
+                self.cursors.insert(channel, e.seq);
+                self.emit(ClientEvent::Event(e)).await;
+            }
+            after = last;
+        }
+    }
+
     async fn dispatch(&mut self, frame: ServerFrame) {
         let event = match frame {
-            ServerFrame::Event(e) => ClientEvent::Event(e),
+            ServerFrame::Event(e) => return self.deliver(e).await,
             ServerFrame::ReadState(r) => ClientEvent::ReadState(r),
-            ServerFrame::ChannelJoined { channel } => ClientEvent::ChannelJoined(channel),
-            ServerFrame::ChannelLeft { channel_id } => ClientEvent::ChannelLeft(channel_id),
+            ServerFrame::Receipt(r) => {
+                self.receipts_since = self.receipts_since.max(r.ts);
+                ClientEvent::Receipt(r)
+            }
+            ServerFrame::ChannelJoined { channel } => {
+                self.cursors.entry(channel.id).or_insert(channel.last_seq);
+                ClientEvent::ChannelJoined(channel)
+            }
+            ServerFrame::ChannelLeft { channel_id } => {
+                self.cursors.remove(&channel_id);
+                self.delivered.remove(&channel_id);
+                ClientEvent::ChannelLeft(channel_id)
+            }
             ServerFrame::Ack(ack) => {
-                if let Some(reply) = ack.reference.and_then(|r| self.pending.remove(&r)) {
-                    let _ = reply.send(Ok(ack));
+                if let Some(i) = self
+                    .outbox
+                    .iter()
+                    .position(|p| p.reference.is_some() && p.reference == ack.reference)
+                {
+                    let _ = self.outbox.remove(i).reply.send(Ok(ack));
                 }
                 return;
             }
             ServerFrame::Error { reference, error } => {
-                match reference.and_then(|r| self.pending.remove(&r)) {
-                    Some(reply) => {
-                        let _ = reply.send(Err(ClientError::Api(error)));
+                match self
+                    .outbox
+                    .iter()
+                    .position(|p| p.reference.is_some() && p.reference == reference)
+                {
+                    Some(i) => {
+                        let _ = self
+                            .outbox
+                            .remove(i)
+                            .reply
+                            .send(Err(ClientError::Api(error)));
                         return;
                     }
                     None => ClientEvent::Error(error),
                 }
             }
-            ServerFrame::HeartbeatAck | ServerFrame::Hello(_) | ServerFrame::Ready(_) => return,
+            ServerFrame::HeartbeatAck
+            | ServerFrame::Hello(_)
+            | ServerFrame::Ready(_)
+            | ServerFrame::Resumed(_) => return,
         };
-        // Waiting here is the SDK's backpressure: the socket is not read until the app catches up.
-        let _ = self.events.send(event).await;
+        self.emit(event).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_hints_are_read_from_close_reasons() {
+        assert_eq!(
+            retry_hint("overloaded retry_after_ms=1234"),
+            Some(Duration::from_millis(1234))
+        );
+        assert_eq!(retry_hint("server_shutdown"), None);
+    }
+
+    #[test]
+    fn terminal_codes_stop_and_others_retry() {
+        assert!(matches!(
+            close_drop(Some(4100), "authentication_failed".into()),
+            Ending::Fatal { .. }
+        ));
+        assert!(matches!(
+            close_drop(Some(4003), "server_shutdown".into()),
+            Ending::Retry { .. }
+        ));
+        assert!(matches!(
+            close_drop(None, String::new()),
+            Ending::Retry { .. }
+        ));
+        match close_drop(Some(4006), "overloaded retry_after_ms=500".into()) {
+            Ending::Retry { hint, .. } => assert_eq!(hint, Duration::from_millis(500)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_http_base_follows_the_gateway_url() {
+        let c = ClientConfig::new("ws://127.0.0.1:9000/ws", "t");
+        assert_eq!(c.http().base(), "http://127.0.0.1:9000");
+        let c = ClientConfig::new("wss://chat.example/ws", "t");
+        assert_eq!(c.http().base(), "https://chat.example");
     }
 }

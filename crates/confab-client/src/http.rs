@@ -37,6 +37,11 @@ impl Http {
         }
     }
 
+    /// The server's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// The same client, authenticating with `token`.
     pub fn with_token(&self, token: &str) -> Self {
         Http {

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorBody;
 use crate::event::Event;
-use crate::model::{ChannelSummary, Member, Role, User};
+use crate::model::{ChannelSummary, Member, Receipt, Role, User};
 
 /// `POST /api/v1/register` and `POST /api/v1/login`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,4 +114,20 @@ pub struct MarkRead {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorResponse {
     pub error: ErrorBody,
+}
+
+/// `GET /api/v1/channels/{id}/receipts`: who has received and read a channel up to `seq`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReceiptSummary {
+    /// The `seq` the counts are for (the query's `seq`, or the channel's `last_seq`).
+    pub seq: u64,
+    pub member_count: u32,
+    /// Members other than the caller whose delivered pointer is at or past `seq`.
+    pub delivered: u32,
+    /// Members other than the caller whose read pointer is at or past `seq`.
+    pub read: u32,
+    /// Every other member's pointers: only for direct channels and groups up to the server's
+    /// receipt size (`receipt_group_size`); empty for larger groups, which get counts only.
+    pub receipts: Vec<Receipt>,
 }

@@ -14,7 +14,7 @@ pub enum ErrorCode {
     BadRequest = 1001,
     /// The frame's `op` is not one this server knows. Gateway only.
     UnknownOp = 1002,
-    /// The token is missing, malformed, expired or revoked; or the password is wrong. HTTP 401.
+    /// The token is missing, malformed or revoked; or the password is wrong. HTTP 401.
     Unauthorized = 1003,
     /// Authenticated, but not allowed: not a member, not an admin. HTTP 403.
     Forbidden = 1004,
@@ -166,11 +166,14 @@ pub enum CloseCode {
     IdentifyTimeout = 4004,
     /// Too many frames over the rate limit. Reconnect after the backoff.
     RateLimited = 4005,
-    /// The token is invalid, expired or revoked. Log in again.
+    /// The node admits no more sessions right now (reconnect storm). The reason carries
+    /// `retry_after_ms=N`: reconnect, to this or another node, no sooner than that.
+    Overloaded = 4006,
+    /// The token is invalid or revoked. Log in again.
     AuthenticationFailed = 4100,
     /// A frame other than `identify` or `heartbeat` arrived before `identify`.
     NotIdentified = 4101,
-    /// A second `identify` on the same connection.
+    /// A second `identify` (or `resume`) on the same connection.
     AlreadyIdentified = 4102,
     /// A frame larger than the server's frame limit.
     FrameTooLarge = 4103,
@@ -182,13 +185,14 @@ pub enum CloseCode {
 
 impl CloseCode {
     /// Every code, in numeric order.
-    pub const ALL: [CloseCode; 12] = [
+    pub const ALL: [CloseCode; 13] = [
         CloseCode::InternalError,
         CloseCode::HeartbeatTimeout,
         CloseCode::SlowConsumer,
         CloseCode::ServerShutdown,
         CloseCode::IdentifyTimeout,
         CloseCode::RateLimited,
+        CloseCode::Overloaded,
         CloseCode::AuthenticationFailed,
         CloseCode::NotIdentified,
         CloseCode::AlreadyIdentified,
@@ -216,6 +220,7 @@ impl CloseCode {
             CloseCode::ServerShutdown => "server_shutdown",
             CloseCode::IdentifyTimeout => "identify_timeout",
             CloseCode::RateLimited => "rate_limited",
+            CloseCode::Overloaded => "overloaded",
             CloseCode::AuthenticationFailed => "authentication_failed",
             CloseCode::NotIdentified => "not_identified",
             CloseCode::AlreadyIdentified => "already_identified",

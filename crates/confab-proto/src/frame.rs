@@ -1,10 +1,12 @@
 //! Gateway frames: JSON objects in WebSocket text frames, tagged by `op`.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorBody;
 use crate::event::Event;
-use crate::model::{ChannelSummary, ReadState, User};
+use crate::model::{ChannelSummary, ReadState, Receipt, User};
 use crate::Id;
 
 /// A frame from the client.
@@ -13,6 +15,19 @@ use crate::Id;
 pub enum ClientFrame {
     /// Authenticates the connection. Must be the first frame, within the identify deadline.
     Identify { token: String },
+    /// Authenticates a connection that carries on an earlier one: instead of a full `ready`, the
+    /// server replays what the client missed after its cursors and answers `resumed`. Must be the
+    /// first frame, like `identify`.
+    Resume {
+        token: String,
+        /// The resume cursor: per channel, the highest `seq` the client has. Channels it does not
+        /// list are treated as joined while away.
+        cursors: BTreeMap<Id, u64>,
+        /// The newest receipt `ts` (or `server_ts`) the client has; receipts changed after it are
+        /// replayed. Absent: no receipts are replayed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        receipts_since: Option<i64>,
+    },
     /// Keeps the connection alive; answered by `heartbeat_ack`.
     Heartbeat,
     /// Sends a message. Answered by `ack` (after the store committed it) or `error`, both
@@ -34,6 +49,9 @@ pub enum ClientFrame {
         channel_id: Id,
         seq: u64,
     },
+    /// Confirms that this device received a channel's events up to `seq`; moves my delivered
+    /// pointer (never back). No answer; others see it as a `receipt`.
+    Delivered { channel_id: Id, seq: u64 },
 }
 
 /// The limits a client must respect, announced in `hello`.
@@ -65,6 +83,27 @@ pub struct Ready {
     pub session_id: String,
     pub user: User,
     pub channels: Vec<ChannelSummary>,
+    /// Server time when the snapshot was taken (a starting `receipts_since`).
+    pub server_ts: i64,
+}
+
+/// The answer to `resume`, sent after the replayed events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resumed {
+    /// Unique id of this session (connection).
+    pub session_id: String,
+    pub user: User,
+    /// Channels I joined while away (not in my cursors); their events after `last_seq` follow live.
+    pub channels_joined: Vec<ChannelSummary>,
+    /// Channels in my cursors that I am no longer a member of.
+    pub channels_left: Vec<Id>,
+    /// Channels whose history after my cursor was removed by retention: drop what you have and
+    /// reload the newest page. Their events after `last_seq` follow live.
+    pub resync: Vec<ChannelSummary>,
+    /// How many events were replayed before this frame.
+    pub replayed: u64,
+    /// Server time now (a starting `receipts_since` if no receipt arrives).
+    pub server_ts: i64,
 }
 
 /// The answer to `send`: the message is committed.
@@ -89,11 +128,14 @@ pub struct Ack {
 pub enum ServerFrame {
     Hello(Hello),
     Ready(Ready),
+    Resumed(Resumed),
     /// A channel event (message, membership change), in `seq` order per channel.
     Event(Event),
     Ack(Ack),
     /// My read pointer moved (on this or another of my sessions).
     ReadState(ReadState),
+    /// Another member's delivered or read pointer moved (direct channels and small groups).
+    Receipt(Receipt),
     /// I became a member of a channel (created it, or was added).
     ChannelJoined {
         channel: ChannelSummary,

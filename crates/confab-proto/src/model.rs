@@ -105,3 +105,18 @@ pub struct ReadState {
     pub read_seq: u64,
     pub unread: u64,
 }
+
+/// One member's receipt pointers in a channel: what their devices confirmed receiving, and what
+/// they read. Both only ever grow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Receipt {
+    pub channel_id: Id,
+    pub user_id: Id,
+    /// Highest `seq` one of the member's sessions confirmed receiving.
+    pub delivered_seq: u64,
+    /// Highest `seq` the member read.
+    pub read_seq: u64,
+    /// Server time of the last change, milliseconds since the Unix epoch (use as `receipts_since`).
+    pub ts: i64,
+}

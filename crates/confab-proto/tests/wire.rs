@@ -2,7 +2,8 @@
 //! update `docs/protocol.md` and clients deliberately, or fix the change.
 
 use confab_proto::api::{
-    AuthResponse, CreateChannel, Credentials, ErrorResponse, HistoryPage, MarkRead, SendMessage,
+    AuthResponse, CreateChannel, Credentials, ErrorResponse, HistoryPage, MarkRead, ReceiptSummary,
+    SendMessage,
 };
 use confab_proto::*;
 use serde_json::{json, Value};
@@ -144,10 +145,40 @@ fn server_frames() {
                 created_at: 1_795_000_000_000,
             },
             channels: vec![summary()],
+            server_ts: 1_796_000_000_000,
         }),
         json!({"op": "ready", "session_id": "9f1c",
                "user": {"id": "81000000000000001", "username": "alice", "created_at": 1795000000000i64},
-               "channels": [summary_json.clone()]}),
+               "channels": [summary_json.clone()], "server_ts": 1796000000000i64}),
+    );
+    frozen(
+        &ServerFrame::Resumed(Resumed {
+            session_id: "a0b1".into(),
+            user: User {
+                id: Id(81_000_000_000_000_001),
+                username: "alice".into(),
+                created_at: 1_795_000_000_000,
+            },
+            channels_joined: vec![summary()],
+            channels_left: vec![Id(6)],
+            resync: vec![],
+            replayed: 17,
+            server_ts: 1_796_000_000_000,
+        }),
+        json!({"op": "resumed", "session_id": "a0b1",
+               "user": {"id": "81000000000000001", "username": "alice", "created_at": 1795000000000i64},
+               "channels_joined": [summary_json.clone()], "channels_left": ["6"], "resync": [],
+               "replayed": 17, "server_ts": 1796000000000i64}),
+    );
+    frozen(
+        &ServerFrame::Receipt(Receipt {
+            channel_id: Id(5),
+            user_id: Id(2),
+            delivered_seq: 42,
+            read_seq: 40,
+            ts: 1_796_000_000_001,
+        }),
+        json!({"op": "receipt", "channel_id": "5", "user_id": "2", "delivered_seq": 42, "read_seq": 40, "ts": 1796000000001i64}),
     );
     frozen(
         &ServerFrame::Ack(Ack {
@@ -298,6 +329,16 @@ fn rest_bodies() {
     );
     frozen(&MarkRead { seq: 3 }, json!({"seq": 3}));
     frozen(
+        &ReceiptSummary {
+            seq: 9,
+            member_count: 3,
+            delivered: 2,
+            read: 1,
+            receipts: vec![],
+        },
+        json!({"seq": 9, "member_count": 3, "delivered": 2, "read": 1, "receipts": []}),
+    );
+    frozen(
         &HistoryPage {
             events: vec![],
             last_seq: 42,
@@ -356,6 +397,7 @@ fn codes_are_stable() {
             (4003, "server_shutdown", true),
             (4004, "identify_timeout", true),
             (4005, "rate_limited", true),
+            (4006, "overloaded", true),
             (4100, "authentication_failed", false),
             (4101, "not_identified", false),
             (4102, "already_identified", false),

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::extract::State as AxumState;
@@ -19,8 +20,9 @@ use tokio::task::JoinHandle;
 
 use crate::config::{BusConfig, Config, StoreConfig};
 use crate::hub::Hub;
-use crate::limit::SendLimiter;
+use crate::limit::{Admission, SendLimiter};
 use crate::metrics::Metrics;
+use crate::receipt::Receipts;
 use crate::{api, gateway, retention};
 
 /// Everything a request or session needs, shared.
@@ -30,6 +32,10 @@ pub struct State {
     pub hub: Hub,
     pub metrics: Arc<Metrics>,
     pub limiter: SendLimiter,
+    /// Admission control for new and resumed sessions.
+    pub admission: Admission,
+    /// The delivered-pointer batcher.
+    pub receipts: Receipts,
     pub presence: LocalPresence,
     /// Open WebSocket connections, for the per-node cap.
     pub connections: AtomicU32,
@@ -37,7 +43,8 @@ pub struct State {
     pub next_session: AtomicU64,
     /// Bounds concurrent argon2 hashes (each takes ~19 MiB and tens of ms of a core).
     pub hash_permits: Semaphore,
-    /// Flips to `true` when the server shuts down.
+    /// Flips to `true` when the server starts draining (SIGTERM): `/readyz` fails, upgrades are
+    /// refused, sessions leave over the drain window.
     pub shutdown: watch::Receiver<bool>,
 }
 
@@ -86,8 +93,9 @@ impl Server {
         &self.state
     }
 
-    /// Stops accepting, closes every session with `server_shutdown`, and waits for the server to
-    /// finish.
+    /// Drains: `/readyz` fails at once, new sessions are refused, every session is closed with
+    /// `server_shutdown` at a random moment within the drain window (finishing the request it is
+    /// handling), then HTTP stops and the store is closed. Waits for all of it.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
         self.wait().await
@@ -132,6 +140,12 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     let bus = open_bus(&config);
     let metrics = Arc::new(Metrics::new());
     let hub = Hub::new(bus, store.clone(), metrics.clone());
+    let receipts = Receipts::spawn(
+        store.clone(),
+        hub.clone(),
+        metrics.clone(),
+        config.receipt_group_size,
+    );
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let listener = TcpListener::bind(config.listen)
         .await
@@ -139,6 +153,13 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     let addr = listener.local_addr()?;
     let state = Arc::new(State {
         limiter: SendLimiter::new(config.send_rate, config.send_burst),
+        admission: Admission::new(
+            config.identify_rate,
+            config.identify_burst,
+            config.resume_rate,
+            config.resume_burst,
+        ),
+        receipts,
         presence: LocalPresence::new(),
         connections: AtomicU32::new(0),
         next_session: AtomicU64::new(1),
@@ -151,12 +172,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     });
     retention::spawn(state.clone());
     let app = router(state.clone());
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(stopped(shutdown_rx))
-            .await
-            .context("serving")
-    });
+    let task = tokio::spawn(lifecycle(listener, app, state.clone(), shutdown_rx));
     tracing::info!(%addr, node_id = state.config.node_id, "confab listening");
     Ok(Server {
         addr,
@@ -164,6 +180,37 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         task,
         state,
     })
+}
+
+/// Serves until the drain starts, waits for the sessions to leave (at most the drain window plus
+/// five seconds), then stops HTTP and closes the store.
+async fn lifecycle(
+    listener: TcpListener,
+    app: Router,
+    state: AppState,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let (http_stop, http_stopped) = watch::channel(false);
+    let mut http = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(stopped(http_stopped))
+            .await
+            .context("serving")
+    });
+    tokio::select! {
+        _ = stopped(shutdown) => {}
+        result = &mut http => return result.context("server task panicked")?,
+    }
+    tracing::info!(window = ?state.config.drain_window, "draining");
+    let deadline = tokio::time::Instant::now() + state.config.drain_window + Duration::from_secs(5);
+    while state.connections.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = http_stop.send(true);
+    let result = http.await.context("server task panicked")?;
+    state.store.close().await;
+    tracing::info!("stopped");
+    result
 }
 
 /// Every route.

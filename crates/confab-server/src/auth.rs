@@ -134,8 +134,11 @@ impl FromRequestParts<AppState> for Caller {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer <token>"))?;
+        // The scheme is case-insensitive (RFC 9110).
         let token = header
-            .strip_prefix("Bearer ")
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token)
             .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer <token>"))?;
         let (user, token_hash) = authenticate(state, token.trim()).await?;
         Ok(Caller { user, token_hash })

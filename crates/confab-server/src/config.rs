@@ -64,6 +64,24 @@ pub struct RawConfig {
     /// Rate-limited sends in a row before the connection is closed [default: 20]
     #[arg(long, env = "CONFAB_MAX_RATE_LIMITED")]
     pub max_rate_limited: Option<u32>,
+    /// Groups up to this many members get per-member receipt events; larger ones only counts [default: 100]
+    #[arg(long, env = "CONFAB_RECEIPT_GROUP_SIZE")]
+    pub receipt_group_size: Option<u32>,
+    /// New sessions (identify) admitted per second by this node [default: 200]
+    #[arg(long, env = "CONFAB_IDENTIFY_RATE")]
+    pub identify_rate: Option<f64>,
+    /// Identify burst: token bucket size [default: 400]
+    #[arg(long, env = "CONFAB_IDENTIFY_BURST")]
+    pub identify_burst: Option<u32>,
+    /// Resumed sessions admitted per second by this node [default: 1000]
+    #[arg(long, env = "CONFAB_RESUME_RATE")]
+    pub resume_rate: Option<f64>,
+    /// Resume burst: token bucket size [default: 1000]
+    #[arg(long, env = "CONFAB_RESUME_BURST")]
+    pub resume_burst: Option<u32>,
+    /// On SIGTERM, sessions are told to reconnect elsewhere spread over this window [default: 10s]
+    #[arg(long, env = "CONFAB_DRAIN_WINDOW")]
+    pub drain_window: Option<String>,
     /// Delete events older than this, e.g. `90d` [default: keep forever]
     #[arg(long, env = "CONFAB_RETENTION_MAX_AGE")]
     pub retention_max_age: Option<String>,
@@ -105,6 +123,12 @@ impl RawConfig {
             outbound_queue,
             max_invalid_frames,
             max_rate_limited,
+            receipt_group_size,
+            identify_rate,
+            identify_burst,
+            resume_rate,
+            resume_burst,
+            drain_window,
             retention_max_age,
             retention_max_events,
             retention_interval,
@@ -144,6 +168,12 @@ pub struct Config {
     pub outbound_queue: usize,
     pub max_invalid_frames: u32,
     pub max_rate_limited: u32,
+    pub receipt_group_size: u32,
+    pub identify_rate: f64,
+    pub identify_burst: u32,
+    pub resume_rate: f64,
+    pub resume_burst: u32,
+    pub drain_window: Duration,
     pub retention: Retention,
     pub retention_interval: Duration,
 }
@@ -156,6 +186,14 @@ fn duration(name: &str, value: Option<String>, default: &str) -> anyhow::Result<
         bail!("{name} must be greater than zero");
     }
     Ok(d)
+}
+
+fn rate(name: &str, value: Option<f64>, default: f64) -> anyhow::Result<f64> {
+    let v = value.unwrap_or(default);
+    if !v.is_finite() || v <= 0.0 {
+        bail!("{name} must be a positive number (got {v})");
+    }
+    Ok(v)
 }
 
 fn positive<T: PartialOrd + Default + std::fmt::Display>(name: &str, v: T) -> anyhow::Result<T> {
@@ -192,10 +230,7 @@ impl Config {
         if node_id > confab_store::snowflake::MAX_NODE_ID {
             bail!("node_id must be 0–1023 (got {node_id})");
         }
-        let send_rate = raw.send_rate.unwrap_or(10.0);
-        if !send_rate.is_finite() || send_rate <= 0.0 {
-            bail!("send_rate must be a positive number (got {send_rate})");
-        }
+        let send_rate = rate("send_rate", raw.send_rate, 10.0)?;
         let max_frame_bytes = positive("max_frame_bytes", raw.max_frame_bytes.unwrap_or(65_536))?;
         if max_frame_bytes < 1024 {
             bail!("max_frame_bytes must be at least 1024 (got {max_frame_bytes})");
@@ -225,6 +260,12 @@ impl Config {
                 raw.max_invalid_frames.unwrap_or(10),
             )?,
             max_rate_limited: positive("max_rate_limited", raw.max_rate_limited.unwrap_or(20))?,
+            receipt_group_size: raw.receipt_group_size.unwrap_or(100),
+            identify_rate: rate("identify_rate", raw.identify_rate, 200.0)?,
+            identify_burst: positive("identify_burst", raw.identify_burst.unwrap_or(400))?,
+            resume_rate: rate("resume_rate", raw.resume_rate, 1000.0)?,
+            resume_burst: positive("resume_burst", raw.resume_burst.unwrap_or(1000))?,
+            drain_window: duration("drain_window", raw.drain_window, "10s")?,
             retention: Retention {
                 max_age: raw
                     .retention_max_age

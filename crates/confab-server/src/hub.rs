@@ -92,14 +92,19 @@ pub enum UserSignal {
     Revoked(String),
 }
 
-/// The fields of an `event` frame the hub needs to route it.
+/// The fields of a frame on a channel subject the hub needs to route it: `event` frames are put in
+/// `seq` order; anything else (receipts) is ephemeral and passed straight through.
 #[derive(Deserialize)]
-struct EventHead {
-    channel_id: Id,
-    seq: u64,
-    #[serde(rename = "type")]
-    kind: String,
-    author: RefHead,
+struct FrameHead {
+    op: String,
+    #[serde(default)]
+    channel_id: Option<Id>,
+    #[serde(default)]
+    seq: Option<u64>,
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+    #[serde(default)]
+    author: Option<RefHead>,
     #[serde(default)]
     user: Option<RefHead>,
 }
@@ -199,6 +204,22 @@ impl Hub {
         {
             // The event is committed; sessions will find it when they next see a gap or resume.
             tracing::warn!(error = %e, channel_id = %event.channel_id, seq = event.seq, "bus publish failed");
+        }
+    }
+
+    /// Publishes an ephemeral frame (a receipt) to every session subscribed to `channel`, on every
+    /// node. Not ordered with the channel's events and not replayed by the bus.
+    pub async fn publish_channel_frame(&self, channel: Id, frame: &ServerFrame) {
+        let Some(text) = encode_frame(frame) else {
+            return;
+        };
+        if let Err(e) = self
+            .inner
+            .bus
+            .publish(&subject::channel(channel), Bytes::from(text))
+            .await
+        {
+            tracing::warn!(error = %e, channel_id = %channel, "bus publish failed");
         }
     }
 
@@ -380,30 +401,39 @@ async fn run_channel_topic(
 
     while let Some(payload) = sub.next().await {
         let started = Instant::now();
-        let head: EventHead = match serde_json::from_slice(&payload) {
+        let head: FrameHead = match serde_json::from_slice(&payload) {
             Ok(h) => h,
             Err(e) => {
-                tracing::warn!(error = %e, channel_id = %channel, "undecodable event on the bus");
+                tracing::warn!(error = %e, channel_id = %channel, "undecodable frame on the bus");
                 continue;
             }
         };
-        if head.channel_id != channel || head.seq < next {
+        let (Some(seq), "event") = (head.seq, head.op.as_str()) else {
+            if let Ok(frame) = Utf8Bytes::try_from(payload) {
+                let subs = topic.subscribers.read().unwrap_or_else(|e| e.into_inner());
+                for session in subs.values() {
+                    session.push(Outbound::Frame(frame.clone()));
+                }
+            }
+            continue;
+        };
+        if head.channel_id != Some(channel) || seq < next {
             continue; // A repeat, or already filled from the store.
         }
-        if head.seq > next {
-            next = fill_gap(&*store, &metrics, &topic, channel, next, head.seq).await;
+        if seq > next {
+            next = fill_gap(&*store, &metrics, &topic, channel, next, seq).await;
         }
         let Ok(frame) = Utf8Bytes::try_from(payload) else {
             continue;
         };
-        fan_out(&topic, channel, head.seq, frame);
-        next = head.seq + 1;
+        fan_out(&topic, channel, seq, frame);
+        next = seq + 1;
         metrics
             .fanout_seconds
             .observe(started.elapsed().as_secs_f64());
-        let gone = match head.kind.as_str() {
-            "member_removed" => head.user.map(|u| u.id),
-            "member_left" => Some(head.author.id),
+        let gone = match head.kind.as_deref() {
+            Some("member_removed") => head.user.map(|u| u.id),
+            Some("member_left") => head.author.map(|a| a.id),
             _ => None,
         };
         drop_departed(&topic, gone);

@@ -9,7 +9,8 @@
 //! - [`hub`]: local fan-out, one bus subscription per channel and per user with local sessions.
 //! - [`api`]: the REST API, one file per resource, and its OpenAPI document.
 //! - [`auth`]: argon2id passwords, tokens, the bearer extractor.
-//! - [`limit`]: per-user send token buckets.
+//! - [`limit`]: per-user send token buckets; admission buckets for identifies and resumes.
+//! - [`receipt`]: delivered pointers, batched into one write per interval, and receipt events.
 //! - [`retention`]: the background pruner.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`error`]: errors become codes and HTTP statuses here, once.
@@ -23,6 +24,7 @@ pub mod gateway;
 pub mod hub;
 pub mod limit;
 pub mod metrics;
+pub mod receipt;
 pub mod retention;
 pub mod session;
 

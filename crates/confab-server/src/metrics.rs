@@ -25,6 +25,8 @@ pub enum Reason {
     connection_limit,
     slow_consumer,
     protocol_violation,
+    overloaded,
+    receipt_queue_full,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -64,6 +66,14 @@ pub struct Metrics {
     pub gaps_filled: Counter,
     /// Events removed by the retention pruner.
     pub events_pruned: Counter,
+    /// Delivered pointers that moved (written in batches).
+    pub receipts_written: Counter,
+    /// Sessions resumed (as opposed to identified afresh).
+    pub resumes: Counter,
+    /// Sessions identified afresh.
+    pub identifies: Counter,
+    /// Events replayed to resuming sessions.
+    pub replayed_events: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -95,6 +105,10 @@ impl Metrics {
             rejections: Family::default(),
             gaps_filled: Counter::default(),
             events_pruned: Counter::default(),
+            receipts_written: Counter::default(),
+            resumes: Counter::default(),
+            identifies: Counter::default(),
+            replayed_events: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -156,6 +170,22 @@ impl Metrics {
             "events_pruned",
             "Events deleted by the retention policy",
             m.events_pruned.clone(),
+        );
+        registry.register(
+            "receipts_written",
+            "Delivered pointers that moved",
+            m.receipts_written.clone(),
+        );
+        registry.register("resumes", "Sessions resumed", m.resumes.clone());
+        registry.register(
+            "identifies",
+            "Sessions identified afresh",
+            m.identifies.clone(),
+        );
+        registry.register(
+            "replayed_events",
+            "Events replayed to resuming sessions",
+            m.replayed_events.clone(),
         );
         Metrics { registry, ..m }
     }

@@ -1,20 +1,24 @@
-//! One WebSocket connection: `hello` → `identify` → `ready` → events, as a single task.
+//! One WebSocket connection: `hello` → `identify` (→ `ready`) or `resume` (→ replay → `resumed`)
+//! → events, as a single task.
 //!
 //! The task owns the socket. It reads client frames, writes what the hub queued for it (several
 //! frames per flush when more than one is waiting), keeps a per-channel cursor so every channel's
 //! events reach the client once and in `seq` order (filling any gap from the store), and enforces
 //! the heartbeat, identify deadline and abuse limits with the documented close codes.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use confab_proto::{
-    ClientFrame, CloseCode, ErrorBody, ErrorCode, Event, Hello, Id, Limits, Ready, ServerFrame,
-    User, PROTOCOL_VERSION,
+    ClientFrame, CloseCode, ErrorBody, ErrorCode, Event, Hello, Id, Limits, Ready, Resumed,
+    ServerFrame, User, PROTOCOL_VERSION,
 };
+use confab_store::snowflake::now_ms;
 use confab_store::HistoryQuery;
 use futures::SinkExt;
+use rand::Rng;
 use tokio::sync::{mpsc, Notify};
 use tokio::time::{sleep_until, Instant};
 use tracing::Instrument;
@@ -25,6 +29,7 @@ use crate::auth;
 use crate::error::ApiError;
 use crate::gateway::ConnectionSlot;
 use crate::hub::{Outbound, SessionHandle};
+use crate::limit::SessionKind;
 use crate::metrics::{OpLabel, Reason};
 
 /// Frames written per flush at most, when several are queued.
@@ -32,6 +37,22 @@ const MAX_BATCH: usize = 64;
 
 /// Why the session ended; `None` when the peer went away.
 type End = Option<CloseCode>;
+
+/// How a connection asked to start.
+enum Start {
+    Identify,
+    Resume {
+        cursors: BTreeMap<Id, u64>,
+        receipts_since: Option<i64>,
+    },
+}
+
+/// An authenticated connection about to become a session.
+struct Authenticated {
+    user: User,
+    token_hash: [u8; 32],
+    start: Start,
+}
 
 /// Runs a connection to its end.
 pub async fn run(socket: WebSocket, state: AppState, slot: ConnectionSlot) {
@@ -44,9 +65,17 @@ pub async fn run(socket: WebSocket, state: AppState, slot: ConnectionSlot) {
             invalid: 0,
         };
         let end = match conn.handshake().await {
-            Ok((user, token_hash)) => {
-                tracing::Span::current().record("user_id", tracing::field::display(user.id));
-                conn.identified(user, token_hash, conn_id).await
+            Ok(auth) => {
+                tracing::Span::current().record("user_id", tracing::field::display(auth.user.id));
+                match conn.admit(&auth) {
+                    Ok(()) => conn.identified(auth, conn_id).await,
+                    Err(retry_after) => {
+                        let reason =
+                            format!("overloaded retry_after_ms={}", retry_after.as_millis());
+                        conn.close_with(CloseCode::Overloaded, reason).await;
+                        None
+                    }
+                }
             }
             Err(end) => end,
         };
@@ -100,7 +129,14 @@ fn parse(text: &str) -> Result<ClientFrame, (ErrorBody, Option<u64>)> {
             };
             let reference = value.get("ref").and_then(serde_json::Value::as_u64);
             let op = value.get("op").and_then(serde_json::Value::as_str);
-            const OPS: [&str; 4] = ["identify", "heartbeat", "send", "read"];
+            const OPS: [&str; 6] = [
+                "identify",
+                "resume",
+                "heartbeat",
+                "send",
+                "read",
+                "delivered",
+            ];
             match op {
                 None => Err((
                     ErrorBody::new(ErrorCode::BadRequest, "frame has no \"op\""),
@@ -125,6 +161,8 @@ fn op_name(frame: &ClientFrame) -> &'static str {
         ClientFrame::Heartbeat => "heartbeat",
         ClientFrame::Send { .. } => "send",
         ClientFrame::Read { .. } => "read",
+        ClientFrame::Resume { .. } => "resume",
+        ClientFrame::Delivered { .. } => "delivered",
     }
 }
 
@@ -147,11 +185,28 @@ impl Conn {
     }
 
     async fn close(&mut self, code: CloseCode) {
+        self.close_with(code, code.reason().to_owned()).await;
+    }
+
+    async fn close_with(&mut self, code: CloseCode, reason: String) {
         let frame = CloseFrame {
             code: code.as_u16(),
-            reason: Utf8Bytes::from_static(code.reason()),
+            reason: Utf8Bytes::from(reason),
         };
         let _ = self.socket.send(Message::Close(Some(frame))).await;
+    }
+
+    /// Admission control: a token from the identify or the resume bucket. Over the limit, the
+    /// wait for the next token plus up to two seconds of jitter, so refused clients spread out.
+    fn admit(&self, auth: &Authenticated) -> Result<(), Duration> {
+        let kind = match auth.start {
+            Start::Identify => SessionKind::Identify,
+            Start::Resume { .. } => SessionKind::Resume,
+        };
+        self.state.admission.admit(kind).map_err(|wait| {
+            self.state.metrics.reject(Reason::overloaded);
+            wait + Duration::from_millis(rand::thread_rng().gen_range(0..2000))
+        })
     }
 
     /// Reads one message and classifies it.
@@ -218,8 +273,24 @@ impl Conn {
         }
     }
 
-    /// `hello`, then wait for `identify` within the deadline.
-    async fn handshake(&mut self) -> Result<(User, [u8; 32]), End> {
+    /// Checks the token of an `identify` or `resume`.
+    async fn authenticate(&mut self, token: String, start: Start) -> Result<Authenticated, End> {
+        match auth::authenticate(&self.state, &token).await {
+            Ok((user, token_hash)) => Ok(Authenticated {
+                user,
+                token_hash,
+                start,
+            }),
+            Err(e) if e.code() == ErrorCode::Unauthorized => {
+                self.state.metrics.reject(Reason::auth_failed);
+                Err(Some(CloseCode::AuthenticationFailed))
+            }
+            Err(_) => Err(Some(CloseCode::InternalError)),
+        }
+    }
+
+    /// `hello`, then wait for `identify` or `resume` within the deadline.
+    async fn handshake(&mut self) -> Result<Authenticated, End> {
         let config = &self.state.config;
         let hello = ServerFrame::Hello(Hello {
             protocol: PROTOCOL_VERSION,
@@ -245,14 +316,18 @@ impl Conn {
             };
             match inbound {
                 Inbound::Frame(ClientFrame::Identify { token }) => {
-                    return match auth::authenticate(&self.state, &token).await {
-                        Ok(found) => Ok(found),
-                        Err(e) if e.code() == ErrorCode::Unauthorized => {
-                            self.state.metrics.reject(Reason::auth_failed);
-                            Err(Some(CloseCode::AuthenticationFailed))
-                        }
-                        Err(_) => Err(Some(CloseCode::InternalError)),
+                    return self.authenticate(token, Start::Identify).await;
+                }
+                Inbound::Frame(ClientFrame::Resume {
+                    token,
+                    cursors,
+                    receipts_since,
+                }) => {
+                    let start = Start::Resume {
+                        cursors,
+                        receipts_since,
                     };
+                    return self.authenticate(token, start).await;
                 }
                 Inbound::Frame(ClientFrame::Heartbeat) => {
                     if !self.send(&ServerFrame::HeartbeatAck).await {
@@ -274,14 +349,15 @@ impl Conn {
         }
     }
 
-    /// The identified session: register with the hub, send `ready`, then serve until the end.
-    async fn identified(&mut self, user: User, token_hash: [u8; 32], conn_id: u64) -> End {
+    /// The authenticated session: register with the hub, send `ready` (or replay and `resumed`),
+    /// then serve until the end.
+    async fn identified(&mut self, auth: Authenticated, conn_id: u64) -> End {
         let state = self.state.clone();
         let (tx, rx) = mpsc::channel(state.config.outbound_queue);
         let handle = SessionHandle {
             key: conn_id,
-            user: user.id,
-            token_hash,
+            user: auth.user.id,
+            token_hash: auth.token_hash,
             tx,
             overflow: Arc::new(Notify::new()),
         };
@@ -291,7 +367,24 @@ impl Conn {
             cursors: HashMap::new(),
             rate_limited_streak: 0,
         };
-        let end = session.serve(self, user).await;
+        state.hub.attach_user(&session.handle).await;
+        state.presence.connect(auth.user.id);
+        state.metrics.sessions.inc();
+        let started = match auth.start {
+            Start::Identify => session.ready(self, auth.user).await,
+            Start::Resume {
+                cursors,
+                receipts_since,
+            } => {
+                session
+                    .resume(self, auth.user, cursors, receipts_since)
+                    .await
+            }
+        };
+        let end = match started {
+            Ok(()) => session.serve(self).await,
+            Err(end) => end,
+        };
         state
             .hub
             .detach(&session.handle, session.cursors.keys().copied());
@@ -312,18 +405,14 @@ struct Session {
 }
 
 impl Session {
-    async fn serve(&mut self, conn: &mut Conn, user: User) -> End {
+    /// A fresh identify: the full snapshot, with unread counts.
+    async fn ready(&mut self, conn: &mut Conn, user: User) -> Result<(), End> {
         let state = conn.state.clone();
-        state.hub.attach_user(&self.handle).await;
-        state.presence.connect(user.id);
-        state.metrics.sessions.inc();
-        let channels = match state.store.channels_of(user.id).await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot load channels for ready");
-                return Some(CloseCode::InternalError);
-            }
-        };
+        state.metrics.identifies.inc();
+        let channels = state.store.channels_of(user.id).await.map_err(|e| {
+            tracing::warn!(error = %e, "cannot load channels for ready");
+            Some(CloseCode::InternalError)
+        })?;
         for c in &channels {
             self.cursors.insert(c.id, c.last_seq);
             state.hub.subscribe(&self.handle, c.id, c.last_seq).await;
@@ -332,16 +421,118 @@ impl Session {
             session_id: uuid::Uuid::new_v4().simple().to_string(),
             user,
             channels,
+            server_ts: now_ms(),
         });
         if !conn.send(&ready).await {
-            return None;
+            return Err(None);
         }
         tracing::debug!("session ready");
+        Ok(())
+    }
 
+    /// A resume: compare the client's cursors with where each channel stands (one cheap query),
+    /// replay only the channels that moved, then `resumed`.
+    async fn resume(
+        &mut self,
+        conn: &mut Conn,
+        user: User,
+        cursors: BTreeMap<Id, u64>,
+        receipts_since: Option<i64>,
+    ) -> Result<(), End> {
+        let state = conn.state.clone();
+        state.metrics.resumes.inc();
+        let internal = |e: confab_store::StoreError| {
+            tracing::warn!(error = %e, "cannot resume");
+            Some(CloseCode::InternalError)
+        };
+        let positions = state.store.positions(user.id).await.map_err(internal)?;
+        let mut joined = Vec::new();
+        let mut resync = Vec::new();
+        let mut replay = Vec::new();
+        for p in &positions {
+            let cursor = match cursors.get(&p.channel_id) {
+                Some(&c) if c >= p.pruned_through => {
+                    let c = c.min(p.last_seq);
+                    if p.last_seq > c {
+                        replay.push((p.channel_id, p.last_seq));
+                    }
+                    c
+                }
+                known => {
+                    // Joined while away, or what the client has is past the retention horizon.
+                    let summary = state
+                        .store
+                        .channel_of(p.channel_id, user.id)
+                        .await
+                        .map_err(internal)?;
+                    let Some(summary) = summary else { continue };
+                    let last = summary.last_seq;
+                    if known.is_some() {
+                        resync.push(summary);
+                    } else {
+                        joined.push(summary);
+                    }
+                    last
+                }
+            };
+            self.cursors.insert(p.channel_id, cursor);
+            state
+                .hub
+                .subscribe(&self.handle, p.channel_id, cursor)
+                .await;
+        }
+        let channels_left: Vec<Id> = cursors
+            .keys()
+            .filter(|id| !self.cursors.contains_key(id))
+            .copied()
+            .collect();
+        let mut replayed = 0u64;
+        for (channel, upto) in replay {
+            replayed += self.catch_up(conn, channel, upto).await? as u64;
+        }
+        state.metrics.replayed_events.inc_by(replayed);
+        if let Some(since) = receipts_since {
+            let receipts = state
+                .store
+                .receipts_since(user.id, since, state.config.receipt_group_size)
+                .await
+                .map_err(internal)?;
+            for r in receipts {
+                feed(conn, encode(&ServerFrame::Receipt(r))).await?;
+            }
+        }
+        let resumed = ServerFrame::Resumed(Resumed {
+            session_id: uuid::Uuid::new_v4().simple().to_string(),
+            user,
+            channels_joined: joined,
+            channels_left,
+            resync,
+            replayed,
+            server_ts: now_ms(),
+        });
+        if !conn.send(&resumed).await {
+            return Err(None);
+        }
+        tracing::debug!(replayed, "session resumed");
+        Ok(())
+    }
+
+    /// The session's life after `ready`/`resumed`: queued frames out, client frames in, heartbeat
+    /// deadline, slow-consumer and drain signals.
+    async fn serve(&mut self, conn: &mut Conn) -> End {
+        let state = conn.state.clone();
         let timeout = state.config.heartbeat_timeout();
         let mut deadline = Instant::now() + timeout;
-        let shutdown = crate::app::stopped(state.shutdown.clone());
-        tokio::pin!(shutdown);
+        // On drain, each session leaves at its own random moment within the window, so the
+        // clients' reconnections spread out instead of arriving at the next node at once.
+        let window_ms = state.config.drain_window.as_millis().max(1) as u64;
+        let leave_after = Duration::from_millis(rand::thread_rng().gen_range(0..window_ms));
+        let shutdown_signal = state.shutdown.clone();
+        let drain = async move {
+            crate::app::stopped(shutdown_signal).await;
+            tokio::time::sleep(leave_after).await;
+        };
+        tokio::pin!(drain);
         let overflow = self.handle.overflow.clone();
         loop {
             tokio::select! {
@@ -351,7 +542,7 @@ impl Session {
                     tracing::info!("closing slow consumer");
                     return Some(CloseCode::SlowConsumer);
                 }
-                _ = &mut shutdown => return Some(CloseCode::ServerShutdown),
+                _ = &mut drain => return Some(CloseCode::ServerShutdown),
                 item = self.rx.recv() => {
                     let Some(item) = item else { return Some(CloseCode::InternalError) };
                     if let Err(end) = self.write(conn, item).await {
@@ -385,9 +576,18 @@ impl Session {
             }
         };
         let reply = match frame {
-            ClientFrame::Identify { .. } => {
+            ClientFrame::Identify { .. } | ClientFrame::Resume { .. } => {
                 state.metrics.reject(Reason::already_identified);
                 return Err(Some(CloseCode::AlreadyIdentified));
+            }
+            ClientFrame::Delivered { channel_id, seq } => {
+                // Only for channels this session follows; the store ignores non-members anyway.
+                if self.cursors.contains_key(&channel_id)
+                    && !state.receipts.delivered(channel_id, self.handle.user, seq)
+                {
+                    state.metrics.reject(Reason::receipt_queue_full);
+                }
+                None
             }
             ClientFrame::Heartbeat => Some(ServerFrame::HeartbeatAck),
             ClientFrame::Send {

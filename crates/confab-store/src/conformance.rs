@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use confab_proto::{ChannelKind, EventBody, Id, Role};
 
-use crate::{HistoryQuery, Retention, Store, StoreError};
+use crate::{Delivery, HistoryQuery, Retention, Store, StoreError};
 
 /// Runs every check against `store`. Panics (with the check's name) on the first failure.
 pub async fn run(store: Arc<dyn Store>) {
@@ -23,6 +23,7 @@ pub async fn run(store: Arc<dyn Store>) {
     history_pages(&*store, &tag).await;
     read_pointers_and_unread(&*store, &tag).await;
     retention_prunes_and_says_so(&*store, &tag).await;
+    receipts_and_positions(&*store, &tag).await;
 }
 
 async fn user(store: &dyn Store, name: &str) -> Id {
@@ -332,7 +333,7 @@ async fn history_pages(store: &dyn Store, tag: &str) {
         .expect("h");
     assert_eq!(oldest.events.len(), 6);
     assert!(!oldest.has_more);
-    assert!(!oldest.truncated);
+    assert!(!oldest.truncated, "nothing was pruned");
     // Forward from a cursor, and a closed range.
     let fwd = store
         .history(
@@ -467,6 +468,19 @@ async fn retention_prunes_and_says_so(store: &dyn Store, tag: &str) {
     assert!(page.truncated, "asking from seq 0 reaches past the horizon");
     assert_eq!(page.events.first().map(|e| e.seq), Some(22));
     assert_eq!(page.events.len(), 10);
+    // Paging back below the horizon says so too.
+    let below = store
+        .history(
+            ch,
+            HistoryQuery {
+                before: Some(10),
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("h");
+    assert!(below.events.is_empty() && below.truncated);
     let newer = store
         .history(
             ch,
@@ -515,4 +529,102 @@ async fn retention_prunes_and_says_so(store: &dyn Store, tag: &str) {
         .await
         .expect("send");
     assert_eq!(next.record.seq, 32);
+}
+
+async fn receipts_and_positions(store: &dyn Store, tag: &str) {
+    let a = user(store, &format!("qa{tag}")).await;
+    let b = user(store, &format!("qb{tag}")).await;
+    let c = user(store, &format!("qc{tag}")).await;
+    let small = store
+        .create_group(a, "small", &[b, c], 10)
+        .await
+        .expect("group")
+        .channel_id;
+    let dm = store.create_direct(a, b).await.expect("dm").channel_id;
+    for n in 0..4 {
+        store
+            .append_message(small, a, &format!("q{n}"), "x")
+            .await
+            .expect("send");
+    }
+    let start = store
+        .receipt(small, b)
+        .await
+        .expect("receipt")
+        .expect("member");
+    assert_eq!(
+        (start.delivered_seq, start.read_seq),
+        (1, 1),
+        "joining delivers and reads the creation"
+    );
+
+    // Delivered moves forward only, clamps to last_seq, ignores non-members, batches.
+    let changed = store
+        .mark_delivered(&[
+            Delivery {
+                channel_id: small,
+                user_id: b,
+                seq: 3,
+            },
+            Delivery {
+                channel_id: small,
+                user_id: c,
+                seq: 99,
+            },
+            Delivery {
+                channel_id: small,
+                user_id: Id(7),
+                seq: 2,
+            },
+        ])
+        .await
+        .expect("delivered");
+    assert_eq!(changed.len(), 2);
+    assert_eq!(changed[1].0.delivered_seq, 5, "clamped to last_seq");
+    assert_eq!(changed[1].1, 3, "with the member count");
+    let again = store
+        .mark_delivered(&[Delivery {
+            channel_id: small,
+            user_id: b,
+            seq: 2,
+        }])
+        .await
+        .expect("delivered");
+    assert!(again.is_empty(), "never backwards");
+    // Reading implies delivery.
+    store.mark_read(small, c, 5).await.expect("read");
+    store.mark_read(dm, b, 1).await.expect("read");
+    let r = store.receipt(small, c).await.expect("r").expect("m");
+    assert_eq!((r.delivered_seq, r.read_seq), (5, 5));
+    assert!(r.ts > 0);
+    assert_eq!(store.receipts(small).await.expect("all").len(), 3);
+
+    // What `a` must be told since before the changes: b and c in `small`, b in the DM; never a's own.
+    let since = store.receipts_since(a, start.ts, 10).await.expect("since");
+    assert!(since.iter().all(|r| r.user_id != a));
+    assert!(since
+        .iter()
+        .any(|r| r.channel_id == small && r.user_id == b && r.delivered_seq == 3));
+    assert!(since.iter().any(|r| r.channel_id == dm && r.user_id == b));
+    // Channels over the size limit are left out; nothing is newer than the newest change.
+    assert!(store
+        .receipts_since(a, start.ts, 2)
+        .await
+        .expect("since")
+        .iter()
+        .all(|r| r.channel_id == dm));
+    let newest = since.iter().map(|r| r.ts).max().unwrap_or(0);
+    assert!(store
+        .receipts_since(a, newest + 1, 10)
+        .await
+        .expect("since")
+        .is_empty());
+
+    let positions = store.positions(a).await.expect("positions");
+    let p = positions
+        .iter()
+        .find(|p| p.channel_id == small)
+        .expect("small");
+    assert_eq!((p.last_seq, p.pruned_through, p.member_count), (5, 0, 3));
+    assert_eq!(positions.len(), 2);
 }

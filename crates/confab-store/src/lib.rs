@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use confab_proto::api::HistoryPage;
-use confab_proto::{ChannelSummary, Event, Id, Member, ReadState, Role, User};
+use confab_proto::{ChannelSummary, Event, Id, Member, ReadState, Receipt, Role, User};
 
 pub use error::{Result, StoreError};
 pub use snowflake::Snowflake;
@@ -71,6 +71,23 @@ pub struct HistoryQuery {
     pub before: Option<u64>,
     /// Page size; the caller validates it.
     pub limit: u32,
+}
+
+/// Where one of a user's channels stands: what a resume compares its cursor with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    pub channel_id: Id,
+    pub last_seq: u64,
+    pub pruned_through: u64,
+    pub member_count: u32,
+}
+
+/// A delivered-pointer update for [`Store::mark_delivered`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Delivery {
+    pub channel_id: Id,
+    pub user_id: Id,
+    pub seq: u64,
 }
 
 /// How much history to keep. `None` keeps everything.
@@ -136,7 +153,8 @@ pub trait Store: Send + Sync + 'static {
     /// admin (or else member) becomes owner. Returns the events, in `seq` order.
     async fn remove_member(&self, channel: Id, actor: Id, user: Id) -> Result<Vec<Event>>;
 
-    /// Sets `user`'s role to `admin` or `member`, as the group's owner. Returns the `role_changed` event.
+    /// Sets `user`'s role to `admin` or `member`, as the group's owner. Returns the `role_changed`
+    /// event; [`StoreError::Conflict`] when the member already has that role.
     async fn set_role(&self, channel: Id, actor: Id, user: Id, role: Role) -> Result<Event>;
 
     /// Appends a message from `sender`, who must be a member. Its `seq` is the channel's previous
@@ -152,13 +170,16 @@ pub trait Store: Send + Sync + 'static {
         body: &str,
     ) -> Result<Appended>;
 
+    /// The original record of a send by `sender` with `client_id`, if there was one.
+    async fn find_send(&self, sender: Id, client_id: &str) -> Result<Option<SendRecord>>;
+
     /// The role of `user` in `channel`, or `None` when not a member (or no such channel).
     async fn member_role(&self, channel: Id, user: Id) -> Result<Option<Role>>;
 
     /// The channel's members, owner first, then by join order.
     async fn members(&self, channel: Id) -> Result<Vec<Member>>;
 
-    /// Every channel `user` is a member of, with pointers and unread counts, newest activity first.
+    /// Every channel `user` is a member of, with pointers and unread counts, oldest channel first.
     async fn channels_of(&self, user: Id) -> Result<Vec<ChannelSummary>>;
 
     /// One channel as `user` sees it, or `None` when not a member.
@@ -168,10 +189,32 @@ pub trait Store: Send + Sync + 'static {
     async fn history(&self, channel: Id, query: HistoryQuery) -> Result<HistoryPage>;
 
     /// Moves `user`'s read pointer to `seq` (clamped to the channel's `last_seq`); it never moves
-    /// back. Fails with [`StoreError::NotFound`] when `user` is not a member.
+    /// back. The delivered pointer follows it (what was read was delivered). Fails with [`StoreError::NotFound`] when `user` is not a member.
     async fn mark_read(&self, channel: Id, user: Id, seq: u64) -> Result<ReadState>;
+
+    /// Moves delivered pointers forward (clamped to each channel's `last_seq`, never back), all in one
+    /// transaction. Updates of non-members are ignored. Returns the receipts that changed, each with
+    /// its channel's member count (to decide who hears of it).
+    async fn mark_delivered(&self, deliveries: &[Delivery]) -> Result<Vec<(Receipt, u32)>>;
+
+    /// One member's receipt pointers.
+    async fn receipt(&self, channel: Id, user: Id) -> Result<Option<Receipt>>;
+
+    /// Every member's receipt pointers in a channel.
+    async fn receipts(&self, channel: Id) -> Result<Vec<Receipt>>;
+
+    /// Receipts of *other* members, changed at or after `since` (ms; at, so that changes in the same
+    /// millisecond are not missed), in `user`'s channels of at most
+    /// `max_members` members. One query, whatever the number of channels.
+    async fn receipts_since(&self, user: Id, since: i64, max_members: u32) -> Result<Vec<Receipt>>;
+
+    /// Where each of `user`'s channels stands. Cheap: no unread counts.
+    async fn positions(&self, user: Id) -> Result<Vec<Position>>;
 
     /// Deletes events past the retention policy, oldest first per channel, and advances each
     /// channel's `pruned_through`. Returns how many events were deleted.
     async fn prune(&self, retention: Retention) -> Result<u64>;
+
+    /// Waits for running statements and closes the backend. Later calls fail.
+    async fn close(&self);
 }

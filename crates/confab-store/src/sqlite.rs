@@ -13,7 +13,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use confab_proto::api::HistoryPage;
 use confab_proto::{
-    ChannelKind, ChannelSummary, Event, EventBody, Id, Member, ReadState, Role, User, UserRef,
+    ChannelKind, ChannelSummary, Event, EventBody, Id, Member, ReadState, Receipt, Role, User,
+    UserRef,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -23,12 +24,15 @@ use sqlx::{Row, SqliteConnection};
 
 use crate::snowflake::{now_ms, Snowflake};
 use crate::{
-    Appended, Credentials, DirectChannel, HistoryQuery, Result, Retention, SendRecord, Store,
-    StoreError,
+    Appended, Credentials, Delivery, DirectChannel, HistoryQuery, Position, Result, Retention,
+    SendRecord, Store, StoreError,
 };
 
 /// Migrations, in order. Each runs once, in a transaction, and bumps `PRAGMA user_version`.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/sqlite/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/sqlite/0001_init.sql"),
+    include_str!("../migrations/sqlite/0002_receipts.sql"),
+];
 
 /// The SQLite backend of [`Store`].
 #[derive(Clone)]
@@ -117,6 +121,16 @@ fn user_from_row(row: &SqliteRow) -> Result<User> {
         id: Id(row.try_get("id")?),
         username: row.try_get("username")?,
         created_at: row.try_get("created_at")?,
+    })
+}
+
+fn receipt_from_row(row: &SqliteRow) -> Result<Receipt> {
+    Ok(Receipt {
+        channel_id: Id(row.try_get("channel_id")?),
+        user_id: Id(row.try_get("user_id")?),
+        delivered_seq: to_u64(row.try_get("delivered_seq")?),
+        read_seq: to_u64(row.try_get("read_seq")?),
+        ts: row.try_get("receipt_ts")?,
     })
 }
 
@@ -287,12 +301,13 @@ impl SqliteStore {
         let event = self.append_event(conn, id, author, body).await?;
         for (user, role) in members {
             sqlx::query(
-                "INSERT INTO members (channel_id, user_id, role, read_seq, joined_seq)
-                 VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO members (channel_id, user_id, role, read_seq, joined_seq, delivered_seq)
+                 VALUES (?, ?, ?, ?, ?, ?)",
             )
             .bind(id.0)
             .bind(user.id.0)
             .bind(role.as_str())
+            .bind(to_i64(event.seq))
             .bind(to_i64(event.seq))
             .bind(to_i64(event.seq))
             .execute(&mut *conn)
@@ -536,10 +551,12 @@ impl Store for SqliteStore {
             )
             .await?;
         sqlx::query(
-            "INSERT INTO members (channel_id, user_id, role, read_seq, joined_seq) VALUES (?, ?, 'member', ?, ?)",
+            "INSERT INTO members (channel_id, user_id, role, read_seq, joined_seq, delivered_seq)
+             VALUES (?, ?, 'member', ?, ?, ?)",
         )
         .bind(channel.0)
         .bind(user.0)
+        .bind(to_i64(event.seq))
         .bind(to_i64(event.seq))
         .bind(to_i64(event.seq))
         .execute(&mut *tx)
@@ -645,6 +662,9 @@ impl Store for SqliteStore {
             Some(Role::Owner) => {
                 return Err(StoreError::Invalid("the owner's role cannot change".into()))
             }
+            Some(current) if current == role => {
+                return Err(StoreError::Conflict(format!("already {}", role.as_str())))
+            }
             Some(_) => {}
         }
         sqlx::query("UPDATE members SET role = ? WHERE channel_id = ? AND user_id = ?")
@@ -725,6 +745,26 @@ impl Store for SqliteStore {
             },
             event: Some(event),
         })
+    }
+
+    async fn find_send(&self, sender: Id, client_id: &str) -> Result<Option<SendRecord>> {
+        let row = sqlx::query(
+            "SELECT channel_id, seq, id, ts FROM sends WHERE sender_id = ? AND client_id = ?",
+        )
+        .bind(sender.0)
+        .bind(client_id)
+        .fetch_optional(&self.reader)
+        .await?;
+        row.map(|row| {
+            Ok(SendRecord {
+                channel_id: Id(row.try_get("channel_id")?),
+                client_id: client_id.to_owned(),
+                id: Id(row.try_get("id")?),
+                seq: to_u64(row.try_get("seq")?),
+                ts: row.try_get("ts")?,
+            })
+        })
+        .transpose()
     }
 
     async fn member_role(&self, channel: Id, user: Id) -> Result<Option<Role>> {
@@ -815,7 +855,7 @@ impl Store for SqliteStore {
         let truncated = if ascending {
             after < pruned
         } else {
-            !has_more && pruned > 0 && before > pruned + 1
+            !has_more && pruned > 0
         };
         Ok(HistoryPage {
             events,
@@ -830,12 +870,15 @@ impl Store for SqliteStore {
         let mut tx = self.writer.begin().await?;
         let read_seq: Option<i64> = sqlx::query_scalar(
             "UPDATE members SET read_seq = max(read_seq, min(?1,
-               (SELECT last_seq FROM channels WHERE id = ?2)))
+               (SELECT last_seq FROM channels WHERE id = ?2))),
+               delivered_seq = max(delivered_seq, min(?1, (SELECT last_seq FROM channels WHERE id = ?2))),
+               receipt_ts = ?4
              WHERE channel_id = ?2 AND user_id = ?3 RETURNING read_seq",
         )
         .bind(to_i64(seq))
         .bind(channel.0)
         .bind(user.0)
+        .bind(now_ms())
         .fetch_optional(&mut *tx)
         .await?;
         let read_seq = read_seq.ok_or_else(|| StoreError::NotFound("channel".into()))?;
@@ -846,6 +889,109 @@ impl Store for SqliteStore {
             read_seq: to_u64(read_seq),
             unread,
         })
+    }
+
+    async fn mark_delivered(&self, deliveries: &[Delivery]) -> Result<Vec<(Receipt, u32)>> {
+        if deliveries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = now_ms();
+        let mut changed = Vec::new();
+        let mut tx = self.writer.begin().await?;
+        for d in deliveries {
+            let row = sqlx::query(
+                "UPDATE members SET delivered_seq = min(?1, (SELECT last_seq FROM channels WHERE id = ?2)),
+                   receipt_ts = ?4
+                 WHERE channel_id = ?2 AND user_id = ?3
+                   AND delivered_seq < min(?1, (SELECT last_seq FROM channels WHERE id = ?2))
+                 RETURNING delivered_seq, read_seq,
+                   (SELECT member_count FROM channels WHERE id = ?2) AS member_count",
+            )
+            .bind(to_i64(d.seq))
+            .bind(d.channel_id.0)
+            .bind(d.user_id.0)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(row) = row {
+                let receipt = Receipt {
+                    channel_id: d.channel_id,
+                    user_id: d.user_id,
+                    delivered_seq: to_u64(row.try_get("delivered_seq")?),
+                    read_seq: to_u64(row.try_get("read_seq")?),
+                    ts: now,
+                };
+                let members = u32::try_from(row.try_get::<i64, _>("member_count")?).unwrap_or(0);
+                changed.push((receipt, members));
+            }
+        }
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    async fn receipt(&self, channel: Id, user: Id) -> Result<Option<Receipt>> {
+        let row = sqlx::query(
+            "SELECT channel_id, user_id, delivered_seq, read_seq, receipt_ts FROM members
+             WHERE channel_id = ? AND user_id = ?",
+        )
+        .bind(channel.0)
+        .bind(user.0)
+        .fetch_optional(&self.reader)
+        .await?;
+        row.as_ref().map(receipt_from_row).transpose()
+    }
+
+    async fn receipts(&self, channel: Id) -> Result<Vec<Receipt>> {
+        let rows = sqlx::query(
+            "SELECT channel_id, user_id, delivered_seq, read_seq, receipt_ts FROM members
+             WHERE channel_id = ? ORDER BY joined_seq, user_id",
+        )
+        .bind(channel.0)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(receipt_from_row).collect()
+    }
+
+    async fn receipts_since(&self, user: Id, since: i64, max_members: u32) -> Result<Vec<Receipt>> {
+        let rows = sqlx::query(
+            "SELECT o.channel_id, o.user_id, o.delivered_seq, o.read_seq, o.receipt_ts
+             FROM members m
+             JOIN channels c ON c.id = m.channel_id AND c.member_count <= ?3
+             JOIN members o ON o.channel_id = m.channel_id AND o.user_id <> m.user_id AND o.receipt_ts >= ?2
+             WHERE m.user_id = ?1
+             ORDER BY o.receipt_ts",
+        )
+        .bind(user.0)
+        .bind(since)
+        .bind(i64::from(max_members))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(receipt_from_row).collect()
+    }
+
+    async fn positions(&self, user: Id) -> Result<Vec<Position>> {
+        let rows = sqlx::query(
+            "SELECT c.id, c.last_seq, c.pruned_through, c.member_count
+             FROM members m JOIN channels c ON c.id = m.channel_id WHERE m.user_id = ?",
+        )
+        .bind(user.0)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Position {
+                    channel_id: Id(row.try_get("id")?),
+                    last_seq: to_u64(row.try_get("last_seq")?),
+                    pruned_through: to_u64(row.try_get("pruned_through")?),
+                    member_count: u32::try_from(row.try_get::<i64, _>("member_count")?)
+                        .unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+
+    async fn close(&self) {
+        SqliteStore::close(self).await;
     }
 
     async fn prune(&self, retention: Retention) -> Result<u64> {

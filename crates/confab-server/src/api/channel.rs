@@ -43,7 +43,9 @@ pub async fn create(
                 }
             }
         }
-        CreateChannel::Group { name, members } => {
+        CreateChannel::Group { name, mut members } => {
+            members.sort();
+            members.dedup();
             let name = name.trim().to_owned();
             if name.is_empty() || name.chars().count() > MAX_GROUP_NAME_CHARS {
                 return Err(ApiError::bad_request(format!(

@@ -19,6 +19,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::hub::UserSignal;
 use crate::metrics::Reason;
+use crate::receipt;
 
 /// Longest `client_id`, in bytes.
 pub const MAX_CLIENT_ID_LEN: usize = 64;
@@ -65,6 +66,22 @@ pub async fn send_message(
         ));
     }
     if let Err(wait) = state.limiter.check(sender) {
+        // A retry of a message already stored is answered, not limited: retries must stay safe.
+        if let Some(r) = state.store.find_send(sender, client_id).await? {
+            state.metrics.duplicate_sends.inc();
+            let ack = Ack {
+                reference: None,
+                channel_id: r.channel_id,
+                client_id: r.client_id,
+                id: r.id,
+                seq: r.seq,
+                ts: r.ts,
+            };
+            return Ok(Sent {
+                ack,
+                duplicate: true,
+            });
+        }
         state.metrics.reject(Reason::rate_limited);
         return Err(ApiError::rate_limited(
             u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1),
@@ -107,13 +124,21 @@ pub async fn send_message(
     })
 }
 
-/// Moves `user`'s read pointer and tells all of the user's sessions.
+/// Moves `user`'s read pointer, tells all of the user's sessions, and (in small channels) the
+/// other members.
 pub async fn mark_read(state: &AppState, user: Id, channel: Id, seq: u64) -> ApiResult<ReadState> {
     let read = state.store.mark_read(channel, user, seq).await?;
     state
         .hub
         .signal(user, &UserSignal::Read(read.clone()))
         .await;
+    // Others in small channels see the receipt.
+    let receipt = state.store.receipt(channel, user).await?;
+    let summary = state.store.channel_of(channel, user).await?;
+    if let (Some(receipt), Some(summary)) = (receipt, summary) {
+        let size = state.config.receipt_group_size;
+        receipt::announce(&state.hub, receipt, summary.member_count, size).await;
+    }
     Ok(read)
 }
 
