@@ -2,7 +2,7 @@
 
 use confab_proto::api::{
     AddMember, AuthResponse, ChannelList, CreateChannel, Credentials, ErrorResponse, HistoryPage,
-    MarkRead, MemberList, SendMessage, SetRole, UserList,
+    MarkRead, MemberList, ReceiptSummary, SendMessage, SetRole, UserList,
 };
 use confab_proto::{Ack, ChannelSummary, ErrorBody, ErrorCode, Id, ReadState, Role, User};
 use reqwest::{Method, RequestBuilder, Response};
@@ -242,6 +242,16 @@ impl Http {
         let req = self
             .request(Method::GET, &format!("/channels/{id}/messages"))
             .query(&params);
+        Ok(Self::check(req.send().await?).await?.json().await?)
+    }
+
+    /// Delivered and read counts for `seq` (default: the newest), with per-member pointers in
+    /// small channels.
+    pub async fn receipts(&self, id: Id, seq: Option<u64>) -> Result<ReceiptSummary> {
+        let mut req = self.request(Method::GET, &format!("/channels/{id}/receipts"));
+        if let Some(seq) = seq {
+            req = req.query(&[("seq", seq)]);
+        }
         Ok(Self::check(req.send().await?).await?.json().await?)
     }
 

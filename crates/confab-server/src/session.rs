@@ -35,6 +35,9 @@ use crate::metrics::{OpLabel, Reason};
 /// Frames written per flush at most, when several are queued.
 const MAX_BATCH: usize = 64;
 
+/// How long a close frame may take to get out behind what is already queued.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Why the session ended; `None` when the peer went away.
 type End = Option<CloseCode>;
 
@@ -188,12 +191,15 @@ impl Conn {
         self.close_with(code, code.reason().to_owned()).await;
     }
 
+    /// Sends a close frame, giving up after [`CLOSE_TIMEOUT`] (a client that does not read
+    /// never receives it; the socket is dropped either way).
     async fn close_with(&mut self, code: CloseCode, reason: String) {
         let frame = CloseFrame {
             code: code.as_u16(),
             reason: Utf8Bytes::from(reason),
         };
-        let _ = self.socket.send(Message::Close(Some(frame))).await;
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.socket.send(Message::Close(Some(frame))))
+            .await;
     }
 
     /// Admission control: a token from the identify or the resume bucket. Over the limit, the
@@ -545,8 +551,22 @@ impl Session {
                 _ = &mut drain => return Some(CloseCode::ServerShutdown),
                 item = self.rx.recv() => {
                     let Some(item) = item else { return Some(CloseCode::InternalError) };
-                    if let Err(end) = self.write(conn, item).await {
-                        return end;
+                    // A client that stops reading blocks the write; the overflow signal and the
+                    // heartbeat deadline must still end the session.
+                    tokio::select! {
+                        biased;
+                        written = self.write(conn, item) => if let Err(end) = written {
+                            return end;
+                        },
+                        _ = overflow.notified() => {
+                            state.metrics.reject(Reason::slow_consumer);
+                            tracing::info!("closing slow consumer");
+                            return Some(CloseCode::SlowConsumer);
+                        }
+                        _ = sleep_until(deadline) => {
+                            state.metrics.reject(Reason::heartbeat_timeout);
+                            return Some(CloseCode::HeartbeatTimeout);
+                        }
                     }
                 }
                 inbound = conn.recv() => {

@@ -8,6 +8,7 @@ pub mod channel;
 pub mod member;
 pub mod message;
 pub mod openapi;
+pub mod receipt;
 pub mod user;
 
 use axum::extract::{FromRequest, FromRequestParts};
@@ -57,6 +58,7 @@ pub fn router() -> Router<AppState> {
             post(message::send).get(message::history),
         )
         .route("/channels/{id}/read", post(message::read))
+        .route("/channels/{id}/receipts", get(receipt::list))
         .route("/openapi.json", get(openapi::serve))
         .fallback(no_such_endpoint)
 }

@@ -4,7 +4,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{account, channel, member, message, user};
+use super::{account, channel, member, message, receipt, user};
 
 struct BearerAuth;
 
@@ -32,7 +32,7 @@ impl Modify for BearerAuth {
         user::list,
         channel::create, channel::list, channel::get,
         member::list, member::add, member::remove, member::leave, member::set_role,
-        message::send, message::history, message::read,
+        message::send, message::history, message::read, receipt::list,
     ),
     modifiers(&BearerAuth),
     tags(

@@ -52,6 +52,21 @@ impl TestServer {
         }
     }
 
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.server.as_ref().expect("running").addr()
+    }
+
+    /// An SDK client through `url` (a proxy) with fast backoff, filling gaps from this server.
+    pub async fn connect_via(&self, url: &str, token: &str) -> (Client, Events) {
+        let mut config = confab_client::ClientConfig::new(url, token);
+        config.backoff_base = Duration::from_millis(20);
+        config.backoff_cap = Duration::from_millis(500);
+        config.http_base = Some(self.base.clone());
+        Client::connect_with(config)
+            .await
+            .expect("connect via proxy")
+    }
+
     pub fn db_path(&self) -> PathBuf {
         self.dir.path().join("confab.db")
     }
@@ -86,18 +101,26 @@ pub async fn next_event(events: &mut Events) -> Event {
     }
 }
 
-/// The next push of any kind, failing after 10 s.
+/// The next push other than a receipt (receipts come and go with delivery), failing after 10 s.
 pub async fn next_push(events: &mut Events) -> ClientEvent {
-    tokio::time::timeout(Duration::from_secs(10), events.next())
-        .await
-        .expect("a push within 10 s")
-        .expect("stream open")
+    loop {
+        let push = tokio::time::timeout(Duration::from_secs(10), events.next())
+            .await
+            .expect("a push within 10 s")
+            .expect("stream open");
+        if !matches!(push, ClientEvent::Receipt(_)) {
+            return push;
+        }
+    }
 }
 
-/// Asserts nothing arrives for a moment.
+/// Asserts nothing but receipts arrives for a moment.
 pub async fn quiet(events: &mut Events) {
-    if let Ok(Some(push)) = tokio::time::timeout(Duration::from_millis(300), events.next()).await {
-        panic!("expected nothing, got {push:?}");
+    let until = tokio::time::Instant::now() + Duration::from_millis(300);
+    while let Ok(Some(push)) = tokio::time::timeout_at(until, events.next()).await {
+        if !matches!(push, ClientEvent::Receipt(_)) {
+            panic!("expected nothing, got {push:?}");
+        }
     }
 }
 
