@@ -228,6 +228,13 @@ async fn require_group(conn: &mut SqliteConnection, channel: Id) -> Result<()> {
 }
 
 impl SqliteStore {
+    /// Starts a write transaction holding SQLite's write lock from the start (`BEGIN IMMEDIATE`),
+    /// so that several processes sharing the file wait for each other (busy timeout) instead of
+    /// failing when a read inside the transaction would have to upgrade to a write.
+    async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
     /// Appends one event to `channel` inside the caller's transaction, assigning the next `seq`.
     async fn append_event(
         &self,
@@ -453,7 +460,7 @@ impl Store for SqliteStore {
             ));
         }
         let key = format!("{}:{}", a.0.min(b.0), a.0.max(b.0));
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write_tx().await?;
         let existing: Option<i64> =
             sqlx::query_scalar("SELECT id FROM channels WHERE direct_key = ?")
                 .bind(&key)
@@ -496,7 +503,7 @@ impl Store for SqliteStore {
                 "a group may have at most {max_members} members"
             )));
         }
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write_tx().await?;
         let mut refs = Vec::with_capacity(ids.len());
         for (i, id) in ids.iter().enumerate() {
             let role = if i == 0 { Role::Owner } else { Role::Member };
@@ -517,7 +524,7 @@ impl Store for SqliteStore {
         user: Id,
         max_members: u32,
     ) -> Result<Event> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write_tx().await?;
         require_group(&mut tx, channel).await?;
         match role_in(&mut tx, channel, actor).await? {
             Some(Role::Owner | Role::Admin) => {}
@@ -570,7 +577,7 @@ impl Store for SqliteStore {
     }
 
     async fn remove_member(&self, channel: Id, actor: Id, user: Id) -> Result<Vec<Event>> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write_tx().await?;
         require_group(&mut tx, channel).await?;
         let actor_role = role_in(&mut tx, channel, actor)
             .await?
@@ -650,7 +657,7 @@ impl Store for SqliteStore {
                 "ownership passes only when the owner leaves".into(),
             ));
         }
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write_tx().await?;
         require_group(&mut tx, channel).await?;
         if role_in(&mut tx, channel, actor).await? != Some(Role::Owner) {
             return Err(StoreError::Forbidden(
@@ -694,7 +701,7 @@ impl Store for SqliteStore {
         client_id: &str,
         body: &str,
     ) -> Result<Appended> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write_tx().await?;
         let existing = sqlx::query(
             "SELECT channel_id, seq, id, ts FROM sends WHERE sender_id = ? AND client_id = ?",
         )
@@ -867,7 +874,7 @@ impl Store for SqliteStore {
     }
 
     async fn mark_read(&self, channel: Id, user: Id, seq: u64) -> Result<ReadState> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write_tx().await?;
         let read_seq: Option<i64> = sqlx::query_scalar(
             "UPDATE members SET read_seq = max(read_seq, min(?1,
                (SELECT last_seq FROM channels WHERE id = ?2))),
@@ -897,7 +904,7 @@ impl Store for SqliteStore {
         }
         let now = now_ms();
         let mut changed = Vec::new();
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write_tx().await?;
         for d in deliveries {
             let row = sqlx::query(
                 "UPDATE members SET delivered_seq = min(?1, (SELECT last_seq FROM channels WHERE id = ?2)),
@@ -1024,7 +1031,7 @@ impl Store for SqliteStore {
         let mut deleted = 0;
         // One short transaction per channel, so pruning never holds the writer for long.
         for (channel, upto) in cuts {
-            let mut tx = self.writer.begin().await?;
+            let mut tx = self.write_tx().await?;
             let done = sqlx::query("DELETE FROM events WHERE channel_id = ? AND seq <= ?")
                 .bind(channel)
                 .bind(upto)
