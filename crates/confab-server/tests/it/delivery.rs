@@ -666,12 +666,17 @@ async fn two_thousand_clients_cut_at_once_all_resume_with_nothing_lost() {
         refused > 0,
         "admission control turned some reconnects away to spread them"
     );
+    // Never more than the buckets allow (plus the few admitted between a sample and its clock read).
     assert!(
-        peak <= 500 + 250 + 100,
-        "the resume rate stayed near its budget ({peak}/s)"
+        peak as f64 <= allowed + 20.0,
+        "the resume rate stayed within its budget ({peak} > {allowed})"
     );
     assert!(
-        probe_worst < Duration::from_secs(1),
+        recovery >= Duration::from_millis(2000),
+        "2,000 resumes at 500/s cannot finish sooner ({recovery:?})"
+    );
+    assert!(
+        probe_worst < Duration::from_secs(2),
         "the node stayed responsive ({probe_worst:?})"
     );
 }
