@@ -4,6 +4,7 @@
 //!
 //! - [`Store`]: the trait every backend implements, each method documenting its guarantee.
 //! - [`sqlite`]: [`SqliteStore`], the embedded default (one file, WAL mode).
+//! - [`postgres`]: [`PostgresStore`], shared by the nodes of a cluster.
 //! - [`snowflake`]: time-ordered 64-bit ids, assigned at commit.
 //! - [`conformance`]: the shared suite every backend must pass; a backend's tests call it with a
 //!   factory.
@@ -14,6 +15,7 @@
 
 pub mod conformance;
 pub mod error;
+pub mod postgres;
 pub mod snowflake;
 pub mod sqlite;
 
@@ -24,6 +26,7 @@ use confab_proto::api::HistoryPage;
 use confab_proto::{ChannelSummary, Event, Id, Member, ReadState, Receipt, Role, User};
 
 pub use error::{Result, StoreError};
+pub use postgres::PostgresStore;
 pub use snowflake::Snowflake;
 pub use sqlite::SqliteStore;
 
