@@ -4,6 +4,7 @@
 //!
 //! - [`Bus`]: the trait; publish bytes to a subject, subscribe to a subject.
 //! - [`local`]: [`LocalBus`], the in-process default for a single node.
+//! - [`nats`]: [`NatsBus`], NATS core publish/subscribe between the nodes of a cluster.
 //! - [`subject`]: every subject name Confab uses, built in one place.
 //! - [`conformance`]: the suite every backend passes.
 //!
@@ -13,6 +14,7 @@
 
 pub mod conformance;
 pub mod local;
+pub mod nats;
 pub mod subject;
 
 use async_trait::async_trait;
@@ -20,6 +22,7 @@ use bytes::Bytes;
 use futures::stream::BoxStream;
 
 pub use local::LocalBus;
+pub use nats::NatsBus;
 
 /// Why a bus call failed.
 #[derive(Debug, thiserror::Error)]
@@ -50,4 +53,9 @@ pub trait Bus: Send + Sync + 'static {
 
     /// Subscribes to `subject`. Only payloads published after this returns are delivered.
     async fn subscribe(&self, subject: &str) -> Result<Subscription>;
+
+    /// Whether the bus is connected now (for readiness). The in-process bus always is.
+    fn is_connected(&self) -> bool {
+        true
+    }
 }

@@ -110,7 +110,7 @@ pub enum ClientEvent {
     Event(Event),
     /// My read pointer moved, on this or another device.
     ReadState(ReadState),
-    /// Another member's delivered or read pointer moved.
+    /// A member's delivered or read pointer moved (mine too, from another device).
     Receipt(Receipt),
     /// I joined a channel (also while disconnected).
     ChannelJoined(ChannelSummary),
@@ -331,6 +331,7 @@ impl Client {
             outbox: Vec::new(),
             next_ref: 1,
             delivered: HashMap::new(),
+            broken: false,
         };
         tokio::spawn(task.run(socket, hello.clone()));
         let client = Client {
@@ -431,6 +432,8 @@ struct Task {
     next_ref: u64,
     /// Channels with events handed over but not yet confirmed as delivered.
     delivered: HashMap<Id, u64>,
+    /// A gap could not be filled: reconnect and resume from the cursor instead of skipping it.
+    broken: bool,
 }
 
 impl Task {
@@ -669,6 +672,9 @@ impl Task {
                     Ok(frame) => {
                         last_heard = Instant::now();
                         self.dispatch(frame).await;
+                        if std::mem::take(&mut self.broken) {
+                            return Ending::Retry { hint: Duration::ZERO, reason: "gap not filled; resuming".into() };
+                        }
                     }
                     Err(drop) => return drop,
                 },
@@ -689,8 +695,10 @@ impl Task {
             if event.seq <= c {
                 return; // Seen already.
             }
-            if event.seq > c + 1 {
-                self.fill_gap(channel, c, event.seq).await;
+            if event.seq > c + 1 && !self.fill_gap(channel, c, event.seq).await {
+                // Never skip what is missing: resume replays it from the cursor.
+                self.broken = true;
+                return;
             }
         }
         self.cursors.insert(channel, event.seq);
@@ -698,8 +706,9 @@ impl Task {
         self.emit(ClientEvent::Event(event)).await;
     }
 
-    /// Fetches events `after+1 .. before` of `channel` over HTTP and hands them over.
-    async fn fill_gap(&mut self, channel: Id, after: u64, before: u64) {
+    /// Fetches events `after+1 .. before` of `channel` over HTTP and hands them over. `false` when
+    /// the history could not be read.
+    async fn fill_gap(&mut self, channel: Id, after: u64, before: u64) -> bool {
         let mut after = after;
         while after + 1 < before {
             let q = HistoryQuery {
@@ -711,11 +720,12 @@ impl Task {
                 Ok(page) => page,
                 Err(e) => {
                     tracing::warn!(error = %e, channel_id = %channel, "cannot fill gap from history");
-                    return;
+                    return false;
                 }
             };
+            // Nothing there: pruned by retention; nothing to hand over.
             let Some(last) = page.events.last().map(|e| e.seq) else {
-                return;
+                return true;
             };
             for e in page.events {
                 self.cursors.insert(channel, e.seq);
@@ -723,6 +733,7 @@ impl Task {
             }
             after = last;
         }
+        true
     }
 
     async fn dispatch(&mut self, frame: ServerFrame) {

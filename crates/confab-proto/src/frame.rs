@@ -23,8 +23,8 @@ pub enum ClientFrame {
         /// The resume cursor: per channel, the highest `seq` the client has. Channels it does not
         /// list are treated as joined while away.
         cursors: BTreeMap<Id, u64>,
-        /// The newest receipt `ts` (or `server_ts`) the client has; receipts changed after it are
-        /// replayed. Absent: no receipts are replayed.
+        /// The newest receipt `ts` (or `server_ts`) the client has; other members' receipts
+        /// changed at or after it are replayed. Absent: no receipts are replayed.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         receipts_since: Option<i64>,
     },
@@ -134,7 +134,8 @@ pub enum ServerFrame {
     Ack(Ack),
     /// My read pointer moved (on this or another of my sessions).
     ReadState(ReadState),
-    /// Another member's delivered or read pointer moved (direct channels and small groups).
+    /// A member's delivered or read pointer moved (channels of at most `receipt_group_size`
+    /// members; the member's own sessions get it too).
     Receipt(Receipt),
     /// I became a member of a channel (created it, or was added).
     ChannelJoined {

@@ -11,9 +11,9 @@ use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use axum::Router;
-use confab_bus::{Bus, LocalBus};
+use confab_bus::{Bus, LocalBus, NatsBus};
 use confab_presence::LocalPresence;
-use confab_store::{SqliteStore, Store};
+use confab_store::{PostgresStore, SqliteStore, Store};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
@@ -125,19 +125,32 @@ async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
                 .with_context(|| format!("opening sqlite store {}", path.display()))?;
             Ok(Arc::new(store))
         }
+        StoreConfig::Postgres { url, schema } => {
+            let store = PostgresStore::connect(url, config.node_id, schema.as_deref())
+                .await
+                .context("opening the PostgreSQL store")?;
+            Ok(Arc::new(store))
+        }
     }
 }
 
-fn open_bus(config: &Config) -> Arc<dyn Bus> {
-    match config.bus {
-        BusConfig::Local => Arc::new(LocalBus::default()),
+async fn open_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
+    match &config.bus {
+        BusConfig::Local => Ok(Arc::new(LocalBus::default())),
+        BusConfig::Nats(url) => {
+            let name = format!("confab-node-{}", config.node_id);
+            let bus = NatsBus::connect(url, &name)
+                .await
+                .context("connecting to the NATS bus")?;
+            Ok(Arc::new(bus))
+        }
     }
 }
 
 /// Builds every part from `config`, binds the listener and starts serving.
 pub async fn start(config: Config) -> anyhow::Result<Server> {
     let store = open_store(&config).await?;
-    let bus = open_bus(&config);
+    let bus = open_bus(&config).await?;
     let metrics = Arc::new(Metrics::new());
     let hub = Hub::new(bus, store.clone(), metrics.clone());
     let receipts = Receipts::spawn(
@@ -236,6 +249,8 @@ async fn healthz() -> &'static str {
 async fn readyz(AxumState(state): AxumState<AppState>) -> impl IntoResponse {
     if state.is_shutting_down() {
         (StatusCode::SERVICE_UNAVAILABLE, "shutting down")
+    } else if !state.hub.bus_connected() {
+        (StatusCode::SERVICE_UNAVAILABLE, "bus disconnected")
     } else {
         (StatusCode::OK, "ready")
     }

@@ -22,10 +22,13 @@ pub struct RawConfig {
     /// Directory for the embedded store's files [default: ./confab-data]
     #[arg(long, env = "CONFAB_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Store URL: `sqlite:PATH` [default: sqlite:<data-dir>/confab.db]
+    /// Store URL: `sqlite:PATH` or `postgres://user@host:port/db` [default: sqlite:<data-dir>/confab.db]
     #[arg(long, env = "CONFAB_STORE")]
     pub store: Option<String>,
-    /// Bus: `local` (in-process) [default: local]
+    /// PostgreSQL schema to use, created if missing [default: the connection's search path]
+    #[arg(long, env = "CONFAB_STORE_SCHEMA")]
+    pub store_schema: Option<String>,
+    /// Bus: `local` (in-process) or `nats://host:4222` (several URLs separated by commas) [default: local]
     #[arg(long, env = "CONFAB_BUS")]
     pub bus: Option<String>,
     /// This node's id, 0–1023, unique in a cluster; part of every id it assigns [default: 1]
@@ -110,6 +113,7 @@ impl RawConfig {
             listen,
             data_dir,
             store,
+            store_schema,
             bus,
             node_id,
             heartbeat_interval,
@@ -141,13 +145,17 @@ impl RawConfig {
 pub enum StoreConfig {
     /// An SQLite database file.
     Sqlite(PathBuf),
+    /// A PostgreSQL database shared by the nodes, optionally in its own schema.
+    Postgres { url: String, schema: Option<String> },
 }
 
 /// Which bus fans events out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BusConfig {
     /// In-process: a single node.
     Local,
+    /// NATS core: the nodes of a cluster.
+    Nats(String),
 }
 
 /// Validated settings, passed down from the composition root.
@@ -215,16 +223,24 @@ impl Config {
             .unwrap_or_else(|| PathBuf::from("./confab-data"));
         let store = match raw.store {
             None => StoreConfig::Sqlite(data_dir.join("confab.db")),
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                StoreConfig::Postgres {
+                    url,
+                    schema: raw.store_schema.filter(|s| !s.is_empty()),
+                }
+            }
             Some(url) => match url.strip_prefix("sqlite:") {
                 Some(path) if !path.is_empty() => {
                     StoreConfig::Sqlite(PathBuf::from(path.trim_start_matches("//")))
                 }
-                _ => bail!("store: {url:?} is not supported; use sqlite:PATH"),
+                _ => bail!("store: {url:?} is not supported; use sqlite:PATH or postgres://…"),
             },
         };
-        let bus = match raw.bus.as_deref() {
-            None | Some("local") => BusConfig::Local,
-            Some(other) => bail!("bus: {other:?} is not supported; use local"),
+        let bus = match raw.bus {
+            None => BusConfig::Local,
+            Some(b) if b == "local" => BusConfig::Local,
+            Some(url) if url.starts_with("nats://") => BusConfig::Nats(url),
+            Some(other) => bail!("bus: {other:?} is not supported; use local or nats://host:4222"),
         };
         let node_id = raw.node_id.unwrap_or(1);
         if node_id > confab_store::snowflake::MAX_NODE_ID {

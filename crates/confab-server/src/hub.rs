@@ -302,6 +302,11 @@ impl Hub {
         remove_subscriber(&self.inner.users, session.user, session.key);
     }
 
+    /// Whether the bus is connected (for readiness).
+    pub fn bus_connected(&self) -> bool {
+        self.inner.bus.is_connected()
+    }
+
     /// Channel topics alive on this node (one bus subscription each).
     pub fn channel_topics(&self) -> usize {
         self.inner

@@ -43,16 +43,28 @@ pub async fn create(
                 }
             }
         }
-        CreateChannel::Group { name, mut members } => {
-            members.sort();
-            members.dedup();
+        CreateChannel::Group { name, members } => {
             let name = name.trim().to_owned();
             if name.is_empty() || name.chars().count() > MAX_GROUP_NAME_CHARS {
                 return Err(ApiError::bad_request(format!(
                     "a group name is 1-{MAX_GROUP_NAME_CHARS} characters"
                 )));
             }
-            if members.len() > state.config.max_group_members as usize {
+            let mut names = Vec::with_capacity(members.len());
+            let mut seen = std::collections::HashSet::new();
+            for m in &members {
+                let name = auth::normalize_username(m).map_err(|_| {
+                    ApiError::new(
+                        confab_proto::ErrorCode::NotFound,
+                        format!("user {m:?} not found"),
+                    )
+                })?;
+                if seen.insert(name.clone()) {
+                    names.push(name);
+                }
+            }
+            // The owner counts too (the store enforces the same limit again, atomically).
+            if names.len() + 1 > state.config.max_group_members as usize {
                 return Err(ApiError::new(
                     confab_proto::ErrorCode::LimitExceeded,
                     format!(
@@ -61,17 +73,6 @@ pub async fn create(
                     ),
                 ));
             }
-            let names = members
-                .iter()
-                .map(|m| {
-                    auth::normalize_username(m).map_err(|_| {
-                        ApiError::new(
-                            confab_proto::ErrorCode::NotFound,
-                            format!("user {m:?} not found"),
-                        )
-                    })
-                })
-                .collect::<ApiResult<Vec<_>>>()?;
             let ids: Vec<Id> = state
                 .store
                 .users_by_name(&names)

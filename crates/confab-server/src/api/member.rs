@@ -162,6 +162,7 @@ pub async fn leave(
         (status = 204, description = "Role changed"),
         (status = 400, description = "Invalid role change", body = ErrorResponse),
         (status = 403, description = "Not the owner", body = ErrorResponse),
+        (status = 409, description = "The member already has that role", body = ErrorResponse),
         (status = 404, description = "No such channel or member", body = ErrorResponse)))]
 pub async fn set_role(
     State(state): State<AppState>,

@@ -24,6 +24,7 @@ pub struct ReceiptParams {
     params(("id" = String, Path, description = "Channel id"), ReceiptParams),
     responses(
         (status = 200, description = "Receipts", body = ReceiptSummary),
+        (status = 400, description = "Bad seq", body = ErrorResponse),
         (status = 404, description = "No such channel, or not a member", body = ErrorResponse)))]
 pub async fn list(
     State(state): State<AppState>,

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod chat;
+mod cluster;
 mod delivery;
 mod harness;
 mod lifecycle;
