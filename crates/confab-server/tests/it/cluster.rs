@@ -11,8 +11,12 @@ use confab_server::config::{BusConfig, StoreConfig};
 use crate::harness::{next_event, next_push, TestServer};
 
 fn services() -> Option<(String, String)> {
-    let db = std::env::var("CONFAB_TEST_DATABASE_URL").ok().filter(|v| !v.is_empty());
-    let nats = std::env::var("CONFAB_TEST_NATS_URL").ok().filter(|v| !v.is_empty());
+    let db = std::env::var("CONFAB_TEST_DATABASE_URL")
+        .ok()
+        .filter(|v| !v.is_empty());
+    let nats = std::env::var("CONFAB_TEST_NATS_URL")
+        .ok()
+        .filter(|v| !v.is_empty());
     match (db, nats) {
         (Some(db), Some(nats)) => Some((db, nats)),
         _ => {
@@ -24,14 +28,21 @@ fn services() -> Option<(String, String)> {
 
 /// Starts `n` nodes sharing a fresh schema and the NATS server.
 async fn cluster(n: u16, db: &str, nats: &str, test: &str) -> Vec<TestServer> {
-    let schema = format!("confab_it_{test}_{}_{}", std::process::id(), confab_store::snowflake::now_ms());
+    let schema = format!(
+        "confab_it_{test}_{}_{}",
+        std::process::id(),
+        confab_store::snowflake::now_ms()
+    );
     let mut nodes = Vec::new();
     for node_id in 1..=n {
         let (db, nats, schema) = (db.to_owned(), nats.to_owned(), schema.clone());
         nodes.push(
             TestServer::start_with(move |c| {
                 c.node_id = node_id;
-                c.store = StoreConfig::Postgres { url: db, schema: Some(schema) };
+                c.store = StoreConfig::Postgres {
+                    url: db,
+                    schema: Some(schema),
+                };
                 c.bus = BusConfig::Nats(nats);
             })
             .await,
@@ -47,7 +58,10 @@ async fn two_nodes_share_channels_in_order_once() {
     let (alice, a_token, _) = nodes[0].user("alice").await;
     let (_, b_token, _) = nodes[1].user("bob").await;
     let (_, c_token, _) = nodes[0].user("carol").await;
-    let group = alice.create_group("across", &["bob", "carol"]).await.expect("group");
+    let group = alice
+        .create_group("across", &["bob", "carol"])
+        .await
+        .expect("group");
     let dm = alice.create_direct("bob").await.expect("dm");
 
     // Alice on node 1; Bob on node 2; Carol on both.
@@ -82,11 +96,17 @@ async fn two_nodes_share_channels_in_order_once() {
             let e = next_event(events).await;
             if let EventBody::Message { body, .. } = &e.body {
                 let (who, n) = body.split_once('-').expect("x-n");
-                per.entry(who.chars().next().unwrap_or('?')).or_default().push(n.parse().expect("n"));
+                per.entry(who.chars().next().unwrap_or('?'))
+                    .or_default()
+                    .push(n.parse().expect("n"));
                 seqs.push(e.seq);
             }
         }
-        assert_eq!(seqs, (2..=201).collect::<Vec<u64>>(), "every message once, in seq order, on every node");
+        assert_eq!(
+            seqs,
+            (2..=201).collect::<Vec<u64>>(),
+            "every message once, in seq order, on every node"
+        );
         for ns in per.values() {
             assert_eq!(ns, &(0..100).collect::<Vec<u32>>());
         }
@@ -108,7 +128,12 @@ async fn two_nodes_share_channels_in_order_once() {
     // Joining on one node while connected to the other.
     let (_, d_token, _) = nodes[1].user("dave").await;
     let (_d, mut d_events) = nodes[1].connect(&d_token).await;
-    nodes[0].http.with_token(&a_token).add_member(group.id, "dave").await.expect("add");
+    nodes[0]
+        .http
+        .with_token(&a_token)
+        .add_member(group.id, "dave")
+        .await
+        .expect("add");
     match next_push(&mut d_events).await {
         ClientEvent::ChannelJoined(summary) => assert_eq!(summary.id, group.id),
         other => panic!("expected channel_joined, got {other:?}"),
