@@ -58,4 +58,10 @@ pub trait Bus: Send + Sync + 'static {
     fn is_connected(&self) -> bool {
         true
     }
+
+    /// Counts (re)connections: it changes every time the bus comes back after an outage, when
+    /// whatever was published meanwhile may have been missed. The in-process bus never changes it.
+    fn reconnections(&self) -> tokio::sync::watch::Receiver<u64> {
+        tokio::sync::watch::channel(0).1
+    }
 }

@@ -15,6 +15,7 @@ use crate::{Bus, BusError, Result, Subscription};
 #[derive(Clone)]
 pub struct NatsBus {
     client: async_nats::Client,
+    connections: tokio::sync::watch::Receiver<u64>,
 }
 
 impl std::fmt::Debug for NatsBus {
@@ -27,23 +28,34 @@ impl NatsBus {
     /// Connects to `url` (`nats://host:4222`, several separated by commas). Fails if the first
     /// connection cannot be made; later outages are retried in the background.
     pub async fn connect(url: &str, name: &str) -> Result<NatsBus> {
+        let (counter, connections) = tokio::sync::watch::channel(0u64);
+        let counter = std::sync::Arc::new(counter);
         let client = async_nats::ConnectOptions::new()
             .name(name)
             .max_reconnects(None)
             .connection_timeout(std::time::Duration::from_secs(5))
-            .event_callback(|event| async move {
-                match event {
-                    async_nats::Event::Connected => tracing::info!("bus connected"),
-                    async_nats::Event::Disconnected => {
-                        tracing::warn!("bus disconnected; reconnecting")
+            .event_callback(move |event| {
+                let counter = counter.clone();
+                async move {
+                    match event {
+                        async_nats::Event::Connected => {
+                            tracing::info!("bus connected");
+                            counter.send_modify(|n| *n += 1);
+                        }
+                        async_nats::Event::Disconnected => {
+                            tracing::warn!("bus disconnected; reconnecting")
+                        }
+                        other => tracing::debug!(event = %other, "bus event"),
                     }
-                    other => tracing::debug!(event = %other, "bus event"),
                 }
             })
             .connect(url)
             .await
             .map_err(|e| BusError::Unavailable(format!("cannot connect to NATS at {url}: {e}")))?;
-        Ok(NatsBus { client })
+        Ok(NatsBus {
+            client,
+            connections,
+        })
     }
 }
 
@@ -51,6 +63,10 @@ impl NatsBus {
 impl Bus for NatsBus {
     fn is_connected(&self) -> bool {
         self.client.connection_state() == async_nats::connection::State::Connected
+    }
+
+    fn reconnections(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.connections.clone()
     }
 
     async fn publish(&self, subject: &str, payload: Bytes) -> Result<()> {

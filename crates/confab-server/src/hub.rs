@@ -120,6 +120,8 @@ struct Topic {
     ready: watch::Receiver<bool>,
     /// For channels: the highest `seq` fanned out so far.
     delivered: AtomicU64,
+    /// For channels: check the store for events the bus may have dropped (after a bus outage).
+    recheck: Notify,
     task: Mutex<Option<AbortHandle>>,
 }
 
@@ -130,6 +132,7 @@ impl Topic {
             subscribers: RwLock::new(HashMap::new()),
             ready: rx,
             delivered: AtomicU64::new(0),
+            recheck: Notify::new(),
             task: Mutex::new(None),
         });
         (topic, tx)
@@ -180,7 +183,7 @@ fn encode_frame(frame: &ServerFrame) -> Option<String> {
 
 impl Hub {
     pub fn new(bus: Arc<dyn Bus>, store: Arc<dyn Store>, metrics: Arc<Metrics>) -> Self {
-        Hub {
+        let hub = Hub {
             inner: Arc::new(Inner {
                 bus,
                 store,
@@ -188,7 +191,31 @@ impl Hub {
                 channels: Mutex::new(HashMap::new()),
                 users: Mutex::new(HashMap::new()),
             }),
-        }
+        };
+        // After a bus outage, every channel topic checks the store for what it may have missed;
+        // otherwise a channel that went quiet would not notice its gap until its next event.
+        let weak = Arc::downgrade(&hub.inner);
+        let mut reconnections = hub.inner.bus.reconnections();
+        tokio::spawn(async move {
+            while reconnections.changed().await.is_ok() {
+                let Some(inner) = weak.upgrade() else { return };
+                let topics: Vec<Arc<Topic>> = inner
+                    .channels
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .values()
+                    .cloned()
+                    .collect();
+                tracing::info!(
+                    channels = topics.len(),
+                    "bus reconnected; checking channels for missed events"
+                );
+                for topic in topics {
+                    topic.recheck.notify_one();
+                }
+            }
+        });
+        hub
     }
 
     /// Publishes a committed channel event to every node (and so every session of every member).
@@ -404,7 +431,23 @@ async fn run_channel_topic(
     topic.delivered.store(next - 1, Ordering::Release);
     let _ = ready.send(true);
 
-    while let Some(payload) = sub.next().await {
+    loop {
+        let payload = tokio::select! {
+            payload = sub.next() => match payload {
+                Some(p) => p,
+                None => return,
+            },
+            _ = topic.recheck.notified() => {
+                match store.history(channel, HistoryQuery { limit: 1, ..Default::default() }).await {
+                    Ok(page) if page.last_seq >= next => {
+                        next = fill_gap(&*store, &metrics, &topic, channel, next, page.last_seq + 1).await;
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, channel_id = %channel, "cannot recheck channel"),
+                }
+                continue;
+            }
+        };
         let started = Instant::now();
         let head: FrameHead = match serde_json::from_slice(&payload) {
             Ok(h) => h,

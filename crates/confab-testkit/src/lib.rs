@@ -5,6 +5,10 @@
 //! - [`Proxy`]: a TCP proxy on 127.0.0.1 standing between clients and a server, the way a load
 //!   balancer or a flaky network does: it can cut every connection at once, refuse new ones, drop
 //!   what the server sends (a lost ack), and send new connections to another server (a failover).
+//! - [`services`]: throwaway `nats-server` and PostgreSQL instances on free ports, for tests that
+//!   stop or restart them.
+
+pub mod services;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -142,3 +142,125 @@ async fn two_nodes_share_channels_in_order_once() {
     let e = next_event(&mut d_events).await;
     assert!(matches!(e.body, EventBody::Message { ref body, .. } if body == "welcome dave"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nats_restart_mid_stream_loses_and_repeats_nothing() {
+    let Some((db, _)) = services() else { return };
+    let Some(mut nats) = confab_testkit::services::NatsServer::start().await else {
+        panic!("nats-server is not installed; .ci/run installs it");
+    };
+    let nodes = cluster(2, &db, &nats.url(), "natsrestart").await;
+    let (alice, a_token, _) = nodes[0].user("alice").await;
+    let (_, b_token, _) = nodes[1].user("bob").await;
+    let group = alice
+        .create_group("through outages", &["bob"])
+        .await
+        .expect("group");
+    let (a, _a_events) = nodes[0].connect(&a_token).await;
+    let (_b, mut b_events) = nodes[1].connect(&b_token).await;
+    let (_b1, mut b1_events) = nodes[0].connect(&b_token).await;
+    for i in 0..300 {
+        if i == 100 {
+            nats.stop().await;
+        }
+        if i == 200 {
+            assert!(nats.resume().await, "nats-server restarted");
+        }
+        a.send(group.id, &format!("m{i}"))
+            .await
+            .expect("sends commit to the store whatever the bus does");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    for events in [&mut b_events, &mut b1_events] {
+        let mut got = Vec::new();
+        while got.len() < 300 {
+            let e = next_event(events).await;
+            if let EventBody::Message { body, .. } = e.body {
+                got.push((e.seq, body));
+            }
+        }
+        let expected: Vec<(u64, String)> =
+            (0..300).map(|i| (i as u64 + 2, format!("m{i}"))).collect();
+        assert_eq!(
+            got, expected,
+            "every message once and in order across the outage"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_restart_fails_sends_cleanly_and_loses_no_acked_message() {
+    if services().is_none() {
+        return;
+    }
+    let Some(pg) = confab_testkit::services::PostgresServer::start().await else {
+        panic!("PostgreSQL's initdb/pg_ctl are not installed");
+    };
+    let url = pg.url();
+    let node = TestServer::start_with(move |c| {
+        c.store = StoreConfig::Postgres { url, schema: None };
+    })
+    .await;
+    let (alice, a_token, _) = node.user("alice").await;
+    node.user("bob").await;
+    let dm = alice.create_direct("bob").await.expect("dm");
+    let (a, _events) = node.connect(&a_token).await;
+    let mut acked = Vec::new();
+    for i in 0..10 {
+        acked.push(
+            a.send(dm.id, &format!("before {i}"))
+                .await
+                .expect("send")
+                .seq,
+        );
+    }
+    assert!(pg.stop().await, "postgres stopped");
+    // While it is down: a clean, retryable refusal on both paths, and nothing half-written.
+    let err = a
+        .send_with_id(dm.id, "during-1", "x")
+        .await
+        .expect_err("store down");
+    assert_eq!(
+        err.api().map(|e| e.code),
+        Some(confab_proto::ErrorCode::Unavailable),
+        "{err}"
+    );
+    let err = alice
+        .send(dm.id, "during-2", "y")
+        .await
+        .expect_err("store down");
+    assert_eq!(
+        err.api().map(|e| e.code),
+        Some(confab_proto::ErrorCode::Unavailable),
+        "{err}"
+    );
+    assert!(pg.resume().await, "postgres restarted");
+    // After it is back, sends succeed again (the retry of a refused send too) and seq goes on.
+    let mut ok = None;
+    for _ in 0..50 {
+        match a.send_with_id(dm.id, "during-1", "x").await {
+            Ok(ack) => {
+                ok = Some(ack);
+                break;
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+        }
+    }
+    let ack = ok.expect("sends work again after the restart");
+    assert_eq!(ack.seq, 12, "no seq was taken by the refused sends");
+    let page = alice
+        .history(
+            dm.id,
+            confab_client::http::HistoryQuery {
+                limit: Some(100),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("history");
+    let seqs: Vec<u64> = page.events.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=12).collect::<Vec<u64>>());
+    for seq in acked {
+        assert!(seqs.contains(&seq), "acked seq {seq} survived");
+    }
+}
