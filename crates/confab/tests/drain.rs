@@ -2,86 +2,37 @@
 //! told to reconnect (through the balancer, here a proxy, to a second node), every acked message is
 //! in the store and reaches every receiver once, and the process exits 0.
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use confab_client::proto::EventBody;
-use confab_client::{ClientConfig, ClientEvent, Events, Http};
+use confab_client::{ClientConfig, Http};
 use confab_testkit::Proxy;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 
-const PASSWORD: &str = "correct horse battery";
+mod common;
 
-/// Starts `confab serve` on a free port with the shared database; returns it and its address.
-async fn node(db: &std::path::Path, node_id: u16) -> (Child, std::net::SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_confab"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--node-id",
-            &node_id.to_string(),
-        ])
-        .arg("--store")
-        .arg(format!("sqlite:{}", db.display()))
-        .args([
-            "--drain-window",
-            "2s",
-            "--send-rate",
-            "100000",
-            "--send-burst",
-            "100000",
-        ])
-        .env("CONFAB_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn confab");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-        .await
-        .expect("started within 20 s")
-        .expect("read")
-        .expect("a line");
-    let addr = line
-        .rsplit("http://")
-        .next()
-        .expect("address")
-        .trim()
-        .parse()
-        .expect("socket address");
-    (child, addr)
-}
+use common::{collect, http_status, node, PASSWORD};
 
-async fn collect(events: &mut Events, count: usize) -> Vec<String> {
-    let mut got = Vec::new();
-    while got.len() < count {
-        match tokio::time::timeout(Duration::from_secs(30), events.next())
-            .await
-            .expect("progress")
-            .expect("open")
-        {
-            ClientEvent::Event(e) => {
-                if let EventBody::Message { body, .. } = e.body {
-                    got.push(body);
-                }
-            }
-            ClientEvent::Closed { code, reason } => panic!("closed: {code:?} {reason}"),
-            _ => {}
-        }
-    }
-    got
+/// A node on the shared SQLite file with a short drain window.
+async fn sqlite_node(
+    db: &std::path::Path,
+    node_id: u16,
+) -> (tokio::process::Child, std::net::SocketAddr) {
+    node(&[
+        "--node-id".into(),
+        node_id.to_string(),
+        "--store".into(),
+        format!("sqlite:{}", db.display()),
+        "--drain-window".into(),
+        "2s".into(),
+    ])
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_to_another_node_with_nothing_lost() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("confab.db");
-    let (mut a, a_addr) = node(&db, 1).await;
-    let (_b, b_addr) = node(&db, 2).await;
+    let (mut a, a_addr) = sqlite_node(&db, 1).await;
+    let (_b, b_addr) = sqlite_node(&db, 2).await;
     let proxy = Proxy::start(a_addr).await.expect("proxy");
     let http = Http::new(proxy.http_url());
 
@@ -145,7 +96,7 @@ async fn sigterm_drains_to_another_node_with_nothing_lost() {
         .expect("kill");
     assert!(status.success());
     // Readiness fails at once, so a balancer stops sending new clients.
-    let readyz = reqwest_status(a_addr, "/readyz").await;
+    let readyz = http_status(a_addr, "/readyz").await;
     assert_eq!(
         readyz,
         Some(503),
@@ -193,15 +144,4 @@ async fn sigterm_drains_to_another_node_with_nothing_lost() {
     for (_client, mut events) in receiving {
         assert_eq!(collect(&mut events, 300).await, expected);
     }
-}
-
-/// The HTTP status of `GET path`, over a plain TCP request (no client library needed).
-async fn reqwest_status(addr: std::net::SocketAddr, path: &str) -> Option<u16> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.ok()?;
-    response.split_whitespace().nth(1)?.parse().ok()
 }
