@@ -12,3 +12,8 @@ pub fn channel(id: Id) -> String {
 pub fn user(id: Id) -> String {
     format!("confab.user.{id}")
 }
+
+/// Presence announcements of every node: `confab.presence`.
+pub fn presence() -> String {
+    "confab.presence".to_owned()
+}

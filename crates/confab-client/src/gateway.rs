@@ -19,8 +19,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use confab_proto::{
-    Ack, ChannelSummary, ClientFrame, CloseCode, ErrorBody, Event, Hello, Id, ReadState, Ready,
-    Receipt, ServerFrame,
+    Ack, ChannelSummary, ClientFrame, CloseCode, ErrorBody, Event, Hello, Id, Presence, ReadState,
+    Ready, Receipt, ServerFrame, Status,
 };
 use futures::{SinkExt, StreamExt};
 use rand::Rng;
@@ -112,6 +112,16 @@ pub enum ClientEvent {
     ReadState(ReadState),
     /// A member's delivered or read pointer moved (mine too, from another device).
     Receipt(Receipt),
+    /// A contact's (or watched user's) presence changed. After a resume, the presence of every
+    /// contact who is not offline is reported again.
+    Presence(Presence),
+    /// `user_id` is typing in `channel_id`: show it for `expires_in_ms` unless renewed or a message
+    /// from them arrives.
+    Typing {
+        channel_id: Id,
+        user_id: Id,
+        expires_in_ms: u64,
+    },
     /// I joined a channel (also while disconnected).
     ChannelJoined(ChannelSummary),
     /// I left (or was removed from) a channel.
@@ -151,6 +161,10 @@ enum Command {
         channel: Id,
         seq: u64,
     },
+    /// A fire-and-forget frame that is dropped while disconnected.
+    Frame(ClientFrame),
+    SetStatus(Status),
+    Watch(Vec<Id>),
     Close,
 }
 
@@ -332,6 +346,8 @@ impl Client {
             next_ref: 1,
             delivered: HashMap::new(),
             broken: false,
+            status: Status::Online,
+            watched: Vec::new(),
         };
         tokio::spawn(task.run(socket, hello.clone()));
         let client = Client {
@@ -391,6 +407,33 @@ impl Client {
             .map_err(|_| self.closed())
     }
 
+    /// Marks this session idle or online; kept across reconnects.
+    pub async fn set_status(&self, status: Status) -> Result<()> {
+        self.commands
+            .send(Command::SetStatus(status))
+            .await
+            .map_err(|_| self.closed())
+    }
+
+    /// Tells the channel's members I am typing (the server rate-limits it).
+    pub async fn typing(&self, channel: Id) -> Result<()> {
+        let frame = ClientFrame::Typing {
+            channel_id: channel,
+        };
+        self.commands
+            .send(Command::Frame(frame))
+            .await
+            .map_err(|_| self.closed())
+    }
+
+    /// Also follow these users' presence; kept across reconnects.
+    pub async fn watch(&self, users: Vec<Id>) -> Result<()> {
+        self.commands
+            .send(Command::Watch(users))
+            .await
+            .map_err(|_| self.closed())
+    }
+
     /// Closes the connection for good.
     pub async fn close(&self) {
         let _ = self.commands.send(Command::Close).await;
@@ -434,6 +477,10 @@ struct Task {
     delivered: HashMap<Id, u64>,
     /// A gap could not be filled: reconnect and resume from the cursor instead of skipping it.
     broken: bool,
+    /// The session status the application set; re-sent after a reconnect.
+    status: Status,
+    /// Users the application asked to watch; re-sent after a reconnect.
+    watched: Vec<Id>,
 }
 
 impl Task {
@@ -502,9 +549,17 @@ impl Task {
                 self.enqueue(channel, client_id, body, reply);
                 true
             }
-            // A read pointer is user intent that can wait: it is lost on purpose while offline,
-            // and the application may set it again.
-            Some(Command::Read { .. }) => true,
+            // A read pointer or typing is user intent that can wait: it is lost on purpose while
+            // offline, and the application may set it again.
+            Some(Command::Read { .. } | Command::Frame(_)) => true,
+            Some(Command::SetStatus(status)) => {
+                self.status = status;
+                true
+            }
+            Some(Command::Watch(users)) => {
+                self.watched.extend(users);
+                true
+            }
         }
     }
 
@@ -591,6 +646,10 @@ impl Task {
                     }
                     // Receipts written just before this moment may still be on their way.
                     self.receipts_since = self.receipts_since.max(r.server_ts - 2_000);
+                    for p in r.presence {
+                        self.emit(ClientEvent::Presence(p)).await;
+                    }
+                    let _ = self.state.send(ConnectionState::Ready);
                     self.emit(ClientEvent::Resumed {
                         replayed: r.replayed,
                     })
@@ -605,6 +664,27 @@ impl Task {
     /// Serves one connection until it drops.
     async fn connected(&mut self, mut socket: Socket, hello: Hello) -> Ending {
         let _ = self.state.send(ConnectionState::Ready);
+        // What the application set for the session outlives the connection.
+        if self.status != Status::Online {
+            if let Err(ending) = send_frame(
+                &mut socket,
+                &ClientFrame::SetStatus {
+                    status: self.status,
+                },
+            )
+            .await
+            {
+                return ending;
+            }
+        }
+        if !self.watched.is_empty() {
+            let frame = ClientFrame::Watch {
+                user_ids: self.watched.clone(),
+            };
+            if let Err(ending) = send_frame(&mut socket, &frame).await {
+                return ending;
+            }
+        }
         // Everything not acked is sent again, in order, with its original client id.
         for i in 0..self.outbox.len() {
             let reference = self.next_ref;
@@ -647,6 +727,15 @@ impl Task {
                             ClientFrame::Send { reference: Some(reference), channel_id: channel, client_id, body }
                         }
                         Some(Command::Read { channel, seq }) => ClientFrame::Read { reference: None, channel_id: channel, seq },
+                        Some(Command::Frame(frame)) => frame,
+                        Some(Command::SetStatus(status)) => {
+                            self.status = status;
+                            ClientFrame::SetStatus { status }
+                        }
+                        Some(Command::Watch(users)) => {
+                            self.watched.extend(users.iter().copied());
+                            ClientFrame::Watch { user_ids: users }
+                        }
                     };
                     if let Err(drop) = send_frame(&mut socket, &frame).await {
                         return drop;
@@ -740,6 +829,16 @@ impl Task {
         let event = match frame {
             ServerFrame::Event(e) => return self.deliver(e).await,
             ServerFrame::ReadState(r) => ClientEvent::ReadState(r),
+            ServerFrame::Presence(p) => ClientEvent::Presence(p),
+            ServerFrame::Typing {
+                channel_id,
+                user_id,
+                expires_in_ms,
+            } => ClientEvent::Typing {
+                channel_id,
+                user_id,
+                expires_in_ms,
+            },
             ServerFrame::Receipt(r) => {
                 self.receipts_since = self.receipts_since.max(r.ts);
                 ClientEvent::Receipt(r)

@@ -1,10 +1,13 @@
 //! The REST API.
 
+use confab_proto::api::ChannelPresence;
 use confab_proto::api::{
     AddMember, AuthResponse, ChannelList, CreateChannel, Credentials, ErrorResponse, HistoryPage,
     MarkRead, MemberList, ReceiptSummary, SendMessage, SetRole, UserList,
 };
-use confab_proto::{Ack, ChannelSummary, ErrorBody, ErrorCode, Id, ReadState, Role, User};
+use confab_proto::{
+    Ack, ChannelSummary, ErrorBody, ErrorCode, Id, Presence, ReadState, Role, User,
+};
 use reqwest::{Method, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -253,6 +256,18 @@ impl Http {
             req = req.query(&[("seq", seq)]);
         }
         Ok(Self::check(req.send().await?).await?.json().await?)
+    }
+
+    /// A user's presence (with last seen when offline).
+    pub async fn presence(&self, user: Id) -> Result<Presence> {
+        self.call::<(), _>(Method::GET, &format!("/users/{user}/presence"), None)
+            .await
+    }
+
+    /// How many of a channel's members are online or idle.
+    pub async fn channel_presence(&self, id: Id) -> Result<ChannelPresence> {
+        self.call::<(), _>(Method::GET, &format!("/channels/{id}/presence"), None)
+            .await
     }
 
     /// Moves my read pointer.

@@ -1,96 +1,19 @@
-//! Presence: who is online, aggregated over all of a user's sessions.
+//! Presence: online / idle / offline per user, aggregated over all sessions on all nodes.
 //!
 //! # Layout
 //!
-//! - [`LocalPresence`]: counts each user's sessions on this node and reports when a user comes
-//!   online (first session) or goes offline (last session closed).
+//! - [`LocalPresence`]: the sessions of each user on this node and their status.
+//! - [`PresenceService`]: leases over the bus. Every node announces its users' statuses (a full
+//!   list every `interval`, a delta at every change) on one subject; every node aggregates what it
+//!   hears. A node's announcements are a lease of `3 × interval`: a node that crashes or loses the
+//!   bus stops renewing, and its users go offline everywhere within that bound. When it comes back
+//!   (or the bus reconnects) it announces at once, and they are online again.
 //!
-//! Leases over the bus, aggregation across nodes and expiry build on this for clusters.
+//! Changes of a user's aggregate status come out of [`PresenceService::changes`], for the server to
+//! route to the sessions that care.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+pub mod local;
+pub mod service;
 
-use confab_proto::Id;
-
-/// A change in a user's presence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transition {
-    /// The user's first session opened.
-    Online,
-    /// The user's last session closed.
-    Offline,
-    /// Sessions changed but the user stays as it was.
-    Unchanged,
-}
-
-/// Per-node presence: the number of open sessions of each user.
-#[derive(Debug, Default)]
-pub struct LocalPresence {
-    sessions: Mutex<HashMap<Id, u32>>,
-}
-
-impl LocalPresence {
-    /// An empty tracker.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Records a new session of `user`.
-    pub fn connect(&self, user: Id) -> Transition {
-        let mut map = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-        let n = map.entry(user).or_insert(0);
-        *n += 1;
-        if *n == 1 {
-            Transition::Online
-        } else {
-            Transition::Unchanged
-        }
-    }
-
-    /// Records that a session of `user` closed. Unknown users are ignored.
-    pub fn disconnect(&self, user: Id) -> Transition {
-        let mut map = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-        match map.get_mut(&user) {
-            Some(n) if *n > 1 => {
-                *n -= 1;
-                Transition::Unchanged
-            }
-            Some(_) => {
-                map.remove(&user);
-                Transition::Offline
-            }
-            None => Transition::Unchanged,
-        }
-    }
-
-    /// Whether `user` has a session on this node.
-    pub fn is_online(&self, user: Id) -> bool {
-        let map = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-        map.contains_key(&user)
-    }
-
-    /// Users with at least one session on this node.
-    pub fn online_users(&self) -> usize {
-        let map = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-        map.len()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_user_is_online_while_any_session_is_open() {
-        let p = LocalPresence::new();
-        let u = Id(1);
-        assert_eq!(p.connect(u), Transition::Online);
-        assert_eq!(p.connect(u), Transition::Unchanged);
-        assert_eq!(p.online_users(), 1);
-        assert_eq!(p.disconnect(u), Transition::Unchanged);
-        assert!(p.is_online(u));
-        assert_eq!(p.disconnect(u), Transition::Offline);
-        assert!(!p.is_online(u));
-        assert_eq!(p.disconnect(u), Transition::Unchanged);
-    }
-}
+pub use local::{LocalPresence, Transition};
+pub use service::{PresenceConfig, PresenceService};

@@ -131,3 +131,12 @@ pub struct ReceiptSummary {
     /// receipt size (`receipt_group_size`); empty for larger groups, which get counts only.
     pub receipts: Vec<Receipt>,
 }
+
+/// `GET /api/v1/channels/{id}/presence`: how many members are around (for any channel size).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChannelPresence {
+    pub member_count: u32,
+    pub online: u32,
+    pub idle: u32,
+}

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorBody;
 use crate::event::Event;
-use crate::model::{ChannelSummary, ReadState, Receipt, User};
+use crate::model::{ChannelSummary, Presence, ReadState, Receipt, Status, User};
 use crate::Id;
 
 /// A frame from the client.
@@ -52,6 +52,12 @@ pub enum ClientFrame {
     /// Confirms that this device received a channel's events up to `seq`; moves my delivered
     /// pointer (never back). No answer; others see it as a `receipt`.
     Delivered { channel_id: Id, seq: u64 },
+    /// Says whether this session is active (`online`) or `idle`. Sessions start `online`.
+    SetStatus { status: Status },
+    /// I am typing in a channel. Rate-limited (extra ones are dropped); others see `typing`.
+    Typing { channel_id: Id },
+    /// Also tell me the presence of these users (beyond my direct and small-group contacts).
+    Watch { user_ids: Vec<Id> },
 }
 
 /// The limits a client must respect, announced in `hello`.
@@ -85,6 +91,9 @@ pub struct Ready {
     pub channels: Vec<ChannelSummary>,
     /// Server time when the snapshot was taken (a starting `receipts_since`).
     pub server_ts: i64,
+    /// Presence of my contacts (members of my direct channels and small groups) who are not offline.
+    #[serde(default)]
+    pub presence: Vec<Presence>,
 }
 
 /// The answer to `resume`, sent after the replayed events.
@@ -104,6 +113,9 @@ pub struct Resumed {
     pub replayed: u64,
     /// Server time now (a starting `receipts_since` if no receipt arrives).
     pub server_ts: i64,
+    /// Presence of my contacts who are not offline (replaces what the client had).
+    #[serde(default)]
+    pub presence: Vec<Presence>,
 }
 
 /// The answer to `send`: the message is committed.
@@ -134,6 +146,15 @@ pub enum ServerFrame {
     Ack(Ack),
     /// My read pointer moved (on this or another of my sessions).
     ReadState(ReadState),
+    /// A contact's (or watched user's) presence changed.
+    Presence(Presence),
+    /// `user_id` is typing in `channel_id`; show it for `expires_in_ms` unless renewed or a message
+    /// from them arrives.
+    Typing {
+        channel_id: Id,
+        user_id: Id,
+        expires_in_ms: u64,
+    },
     /// A member's delivered or read pointer moved (channels of at most `receipt_group_size`
     /// members; the member's own sessions get it too).
     Receipt(Receipt),

@@ -24,7 +24,9 @@ pub use error::{CloseCode, ErrorBody, ErrorCode};
 pub use event::{Event, EventBody};
 pub use frame::{Ack, ClientFrame, Hello, Limits, Ready, Resumed, ServerFrame};
 pub use id::Id;
-pub use model::{ChannelKind, ChannelSummary, Member, ReadState, Receipt, Role, User, UserRef};
+pub use model::{
+    ChannelKind, ChannelSummary, Member, Presence, ReadState, Receipt, Role, Status, User, UserRef,
+};
 
 /// The protocol version announced in `hello`. Bumped only for incompatible changes.
 pub const PROTOCOL_VERSION: u32 = 1;

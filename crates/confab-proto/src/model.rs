@@ -120,3 +120,27 @@ pub struct Receipt {
     /// Server time of the last change, milliseconds since the Unix epoch (use as `receipts_since`).
     pub ts: i64,
 }
+
+/// Whether a user is around, aggregated over all of the user's sessions on all nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// No session anywhere (or its node stopped renewing its lease).
+    Offline,
+    /// Every session said it is idle.
+    Idle,
+    /// At least one session is active.
+    Online,
+}
+
+/// One user's presence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Presence {
+    pub user_id: Id,
+    pub status: Status,
+    /// When the user was last seen online (ms since the Unix epoch), if known; set when offline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<i64>,
+}

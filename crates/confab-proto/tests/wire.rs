@@ -2,8 +2,8 @@
 //! update `docs/protocol.md` and clients deliberately, or fix the change.
 
 use confab_proto::api::{
-    AuthResponse, CreateChannel, Credentials, ErrorResponse, HistoryPage, MarkRead, ReceiptSummary,
-    SendMessage,
+    AuthResponse, ChannelPresence, CreateChannel, Credentials, ErrorResponse, HistoryPage,
+    MarkRead, ReceiptSummary, SendMessage,
 };
 use confab_proto::*;
 use serde_json::{json, Value};
@@ -146,10 +146,16 @@ fn server_frames() {
             },
             channels: vec![summary()],
             server_ts: 1_796_000_000_000,
+            presence: vec![Presence {
+                user_id: Id(2),
+                status: Status::Online,
+                last_seen: None,
+            }],
         }),
         json!({"op": "ready", "session_id": "9f1c",
                "user": {"id": "81000000000000001", "username": "alice", "created_at": 1795000000000i64},
-               "channels": [summary_json.clone()], "server_ts": 1796000000000i64}),
+               "channels": [summary_json.clone()], "server_ts": 1796000000000i64,
+               "presence": [{"user_id": "2", "status": "online"}]}),
     );
     frozen(
         &ServerFrame::Resumed(Resumed {
@@ -164,11 +170,12 @@ fn server_frames() {
             resync: vec![],
             replayed: 17,
             server_ts: 1_796_000_000_000,
+            presence: vec![],
         }),
         json!({"op": "resumed", "session_id": "a0b1",
                "user": {"id": "81000000000000001", "username": "alice", "created_at": 1795000000000i64},
                "channels_joined": [summary_json.clone()], "channels_left": ["6"], "resync": [],
-               "replayed": 17, "server_ts": 1796000000000i64}),
+               "replayed": 17, "server_ts": 1796000000000i64, "presence": []}),
     );
     frozen(
         &ServerFrame::Receipt(Receipt {
@@ -209,6 +216,30 @@ fn server_frames() {
         json!({"op": "channel_left", "channel_id": "5"}),
     );
     frozen(&ServerFrame::HeartbeatAck, json!({"op": "heartbeat_ack"}));
+    frozen(
+        &ServerFrame::Presence(Presence {
+            user_id: Id(2),
+            status: Status::Offline,
+            last_seen: Some(1_796_000_000_000),
+        }),
+        json!({"op": "presence", "user_id": "2", "status": "offline", "last_seen": 1796000000000i64}),
+    );
+    frozen(
+        &ServerFrame::Presence(Presence {
+            user_id: Id(2),
+            status: Status::Idle,
+            last_seen: None,
+        }),
+        json!({"op": "presence", "user_id": "2", "status": "idle"}),
+    );
+    frozen(
+        &ServerFrame::Typing {
+            channel_id: Id(5),
+            user_id: Id(2),
+            expires_in_ms: 6000,
+        },
+        json!({"op": "typing", "channel_id": "5", "user_id": "2", "expires_in_ms": 6000}),
+    );
     let mut limited = ErrorBody::new(ErrorCode::RateLimited, "sending too fast");
     limited.retry_after_ms = Some(250);
     frozen(

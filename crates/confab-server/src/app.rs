@@ -12,7 +12,7 @@ use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use axum::Router;
 use confab_bus::{Bus, LocalBus, NatsBus};
-use confab_presence::LocalPresence;
+use confab_presence::{PresenceConfig, PresenceService};
 use confab_store::{PostgresStore, SqliteStore, Store};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
@@ -36,7 +36,10 @@ pub struct State {
     pub admission: Admission,
     /// The delivered-pointer batcher.
     pub receipts: Receipts,
-    pub presence: LocalPresence,
+    /// Cluster-wide presence (leases over the bus).
+    pub presence: PresenceService,
+    /// Which local sessions watch which users' presence.
+    pub watchers: Arc<crate::presence::Watchers>,
     /// Open WebSocket connections, for the per-node cap.
     pub connections: AtomicU32,
     /// Source of session keys.
@@ -152,7 +155,16 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     let store = open_store(&config).await?;
     let bus = open_bus(&config).await?;
     let metrics = Arc::new(Metrics::new());
-    let hub = Hub::new(bus, store.clone(), metrics.clone());
+    let hub = Hub::new(bus.clone(), store.clone(), metrics.clone());
+    let presence_config = PresenceConfig {
+        node_id: config.node_id,
+        interval: config.presence_interval,
+    };
+    let (presence, presence_changes) = PresenceService::start(bus.clone(), presence_config)
+        .await
+        .context("starting presence")?;
+    let watchers = Arc::new(crate::presence::Watchers::default());
+    crate::presence::spawn_router(presence_changes, watchers.clone(), store.clone());
     let receipts = Receipts::spawn(
         store.clone(),
         hub.clone(),
@@ -173,7 +185,8 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
             config.resume_burst,
         ),
         receipts,
-        presence: LocalPresence::new(),
+        presence,
+        watchers,
         connections: AtomicU32::new(0),
         next_session: AtomicU64::new(1),
         hash_permits: Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())),

@@ -70,6 +70,13 @@ pub struct RawConfig {
     /// Groups up to this many members get per-member receipt events; larger ones only counts [default: 100]
     #[arg(long, env = "CONFAB_RECEIPT_GROUP_SIZE")]
     pub receipt_group_size: Option<u32>,
+    /// How often each node announces its users' presence; leases last three intervals, so a dead
+    /// or cut-off node's users go offline everywhere within four [default: 5s]
+    #[arg(long, env = "CONFAB_PRESENCE_INTERVAL")]
+    pub presence_interval: Option<String>,
+    /// Members of channels up to this size see each other's presence; larger ones get counts [default: 100]
+    #[arg(long, env = "CONFAB_PRESENCE_GROUP_SIZE")]
+    pub presence_group_size: Option<u32>,
     /// New sessions (identify) admitted per second by this node [default: 200]
     #[arg(long, env = "CONFAB_IDENTIFY_RATE")]
     pub identify_rate: Option<f64>,
@@ -128,6 +135,8 @@ impl RawConfig {
             max_invalid_frames,
             max_rate_limited,
             receipt_group_size,
+            presence_interval,
+            presence_group_size,
             identify_rate,
             identify_burst,
             resume_rate,
@@ -177,6 +186,8 @@ pub struct Config {
     pub max_invalid_frames: u32,
     pub max_rate_limited: u32,
     pub receipt_group_size: u32,
+    pub presence_interval: Duration,
+    pub presence_group_size: u32,
     pub identify_rate: f64,
     pub identify_burst: u32,
     pub resume_rate: f64,
@@ -277,6 +288,8 @@ impl Config {
             )?,
             max_rate_limited: positive("max_rate_limited", raw.max_rate_limited.unwrap_or(20))?,
             receipt_group_size: raw.receipt_group_size.unwrap_or(100),
+            presence_interval: duration("presence_interval", raw.presence_interval, "5s")?,
+            presence_group_size: raw.presence_group_size.unwrap_or(100),
             identify_rate: rate("identify_rate", raw.identify_rate, 200.0)?,
             identify_burst: positive("identify_burst", raw.identify_burst.unwrap_or(400))?,
             resume_rate: rate("resume_rate", raw.resume_rate, 1000.0)?,

@@ -10,6 +10,7 @@
 //! - [`api`]: the REST API, one file per resource, and its OpenAPI document.
 //! - [`auth`]: argon2id passwords, tokens, the bearer extractor.
 //! - [`limit`]: per-user send token buckets; admission buckets for identifies and resumes.
+//! - [`presence`]: routing presence changes to watching sessions; typing limits.
 //! - [`receipt`]: delivered pointers, batched into one write per interval, and receipt events.
 //! - [`retention`]: the background pruner.
 //! - [`metrics`]: Prometheus metrics.
@@ -24,6 +25,7 @@ pub mod gateway;
 pub mod hub;
 pub mod limit;
 pub mod metrics;
+pub mod presence;
 pub mod receipt;
 pub mod retention;
 pub mod session;

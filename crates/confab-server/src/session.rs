@@ -6,14 +6,14 @@
 //! events reach the client once and in `seq` order (filling any gap from the store), and enforces
 //! the heartbeat, identify deadline and abuse limits with the documented close codes.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use confab_proto::{
-    ClientFrame, CloseCode, ErrorBody, ErrorCode, Event, Hello, Id, Limits, Ready, Resumed,
-    ServerFrame, User, PROTOCOL_VERSION,
+    ClientFrame, CloseCode, ErrorBody, ErrorCode, Event, Hello, Id, Limits, Presence, Ready,
+    Resumed, ServerFrame, Status, User, PROTOCOL_VERSION,
 };
 use confab_store::snowflake::now_ms;
 use confab_store::HistoryQuery;
@@ -31,6 +31,7 @@ use crate::gateway::ConnectionSlot;
 use crate::hub::{Outbound, SessionHandle};
 use crate::limit::SessionKind;
 use crate::metrics::{OpLabel, Reason};
+use crate::presence::{TypingLimiter, MAX_WATCHED, TYPING_EXPIRES};
 
 /// Frames written per flush at most, when several are queued.
 const MAX_BATCH: usize = 64;
@@ -166,6 +167,9 @@ fn op_name(frame: &ClientFrame) -> &'static str {
         ClientFrame::Read { .. } => "read",
         ClientFrame::Resume { .. } => "resume",
         ClientFrame::Delivered { .. } => "delivered",
+        ClientFrame::SetStatus { .. } => "set_status",
+        ClientFrame::Typing { .. } => "typing",
+        ClientFrame::Watch { .. } => "watch",
     }
 }
 
@@ -372,6 +376,10 @@ impl Conn {
             rx,
             cursors: HashMap::new(),
             rate_limited_streak: 0,
+            status: Status::Online,
+            watched: HashSet::new(),
+            explicitly_watched: 0,
+            typing: TypingLimiter::default(),
         };
         state.hub.attach_user(&session.handle).await;
         state.presence.connect(auth.user.id);
@@ -394,7 +402,12 @@ impl Conn {
         state
             .hub
             .detach(&session.handle, session.cursors.keys().copied());
-        state.presence.disconnect(session.handle.user);
+        state
+            .watchers
+            .unwatch(session.handle.key, session.watched.iter().copied());
+        state
+            .presence
+            .disconnect(session.handle.user, session.status);
         state.metrics.sessions.dec();
         end
     }
@@ -408,9 +421,41 @@ struct Session {
     cursors: HashMap<Id, u64>,
     /// Sends refused by the rate limit in a row.
     rate_limited_streak: u32,
+    /// This session's own presence: online, or idle when the client says so.
+    status: Status,
+    /// Users whose presence this session is shown.
+    watched: HashSet<Id>,
+    /// How many of them the client asked for with `watch`.
+    explicitly_watched: usize,
+    typing: TypingLimiter,
 }
 
 impl Session {
+    /// Watches the user's contacts; returns those not offline (for `ready`/`resumed`).
+    async fn watch_contacts(&mut self, state: &AppState) -> Result<Vec<Presence>, End> {
+        let contacts = state
+            .store
+            .contacts(self.handle.user, state.config.presence_group_size)
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, "cannot load contacts");
+                Some(CloseCode::InternalError)
+            })?;
+        state.watchers.watch(&self.handle, contacts.iter().copied());
+        self.watched.extend(contacts.iter().copied());
+        Ok(contacts
+            .into_iter()
+            .filter_map(|user_id| {
+                let status = state.presence.status(user_id);
+                (status != Status::Offline).then_some(Presence {
+                    user_id,
+                    status,
+                    last_seen: None,
+                })
+            })
+            .collect())
+    }
+
     /// A fresh identify: the full snapshot, with unread counts.
     async fn ready(&mut self, conn: &mut Conn, user: User) -> Result<(), End> {
         let state = conn.state.clone();
@@ -423,11 +468,13 @@ impl Session {
             self.cursors.insert(c.id, c.last_seq);
             state.hub.subscribe(&self.handle, c.id, c.last_seq).await;
         }
+        let presence = self.watch_contacts(&state).await?;
         let ready = ServerFrame::Ready(Ready {
             session_id: uuid::Uuid::new_v4().simple().to_string(),
             user,
             channels,
             server_ts: now_ms(),
+            presence,
         });
         if !conn.send(&ready).await {
             return Err(None);
@@ -507,6 +554,7 @@ impl Session {
                 feed(conn, encode(&ServerFrame::Receipt(r))).await?;
             }
         }
+        let presence = self.watch_contacts(&state).await?;
         let resumed = ServerFrame::Resumed(Resumed {
             session_id: uuid::Uuid::new_v4().simple().to_string(),
             user,
@@ -515,6 +563,7 @@ impl Session {
             resync,
             replayed,
             server_ts: now_ms(),
+            presence,
         });
         if !conn.send(&resumed).await {
             return Err(None);
@@ -599,6 +648,74 @@ impl Session {
             ClientFrame::Identify { .. } | ClientFrame::Resume { .. } => {
                 state.metrics.reject(Reason::already_identified);
                 return Err(Some(CloseCode::AlreadyIdentified));
+            }
+            ClientFrame::SetStatus { status } => {
+                if status == Status::Offline {
+                    Some(error_frame(
+                        ErrorBody::new(
+                            ErrorCode::BadRequest,
+                            "status is online or idle; disconnect to go offline",
+                        ),
+                        None,
+                    ))
+                } else {
+                    state.presence.set(self.handle.user, self.status, status);
+                    self.status = status;
+                    None
+                }
+            }
+            ClientFrame::Typing { channel_id } => {
+                if !self.cursors.contains_key(&channel_id) {
+                    Some(error_frame(
+                        ErrorBody::new(ErrorCode::Forbidden, "not a member of this channel"),
+                        None,
+                    ))
+                } else {
+                    if self.typing.allow(channel_id) {
+                        let frame = ServerFrame::Typing {
+                            channel_id,
+                            user_id: self.handle.user,
+                            expires_in_ms: TYPING_EXPIRES.as_millis() as u64,
+                        };
+                        state.hub.publish_channel_frame(channel_id, &frame).await;
+                    }
+                    None
+                }
+            }
+            ClientFrame::Watch { user_ids } => {
+                let new: Vec<Id> = user_ids
+                    .into_iter()
+                    .filter(|u| *u != self.handle.user && !self.watched.contains(u))
+                    .collect();
+                if self.explicitly_watched + new.len() > MAX_WATCHED {
+                    Some(error_frame(
+                        ErrorBody::new(
+                            ErrorCode::LimitExceeded,
+                            format!("a session may watch at most {MAX_WATCHED} users"),
+                        ),
+                        None,
+                    ))
+                } else {
+                    self.explicitly_watched += new.len();
+                    state.watchers.watch(&self.handle, new.iter().copied());
+                    self.watched.extend(new.iter().copied());
+                    for user_id in new {
+                        let status = state.presence.status(user_id);
+                        let last_seen = match status {
+                            Status::Offline => state.store.last_seen(user_id).await.unwrap_or(None),
+                            _ => None,
+                        };
+                        let frame = ServerFrame::Presence(Presence {
+                            user_id,
+                            status,
+                            last_seen,
+                        });
+                        if !conn.send(&frame).await {
+                            return Err(None);
+                        }
+                    }
+                    None
+                }
             }
             ClientFrame::Delivered { channel_id, seq } => {
                 // Only for channels this session follows; the store ignores non-members anyway.
@@ -700,6 +817,11 @@ impl Session {
             Outbound::Joined(summary) => {
                 if self.cursors.contains_key(&summary.id) {
                     return Ok(0); // Already in this session's ready snapshot.
+                }
+                if let Some(peer) = &summary.peer {
+                    if self.watched.insert(peer.id) {
+                        conn.state.watchers.watch(&self.handle, [peer.id]);
+                    }
                 }
                 self.cursors.insert(summary.id, summary.last_seq);
                 feed(

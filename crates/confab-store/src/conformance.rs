@@ -620,6 +620,21 @@ async fn receipts_and_positions(store: &dyn Store, tag: &str) {
         .expect("since")
         .is_empty());
 
+    // Contacts: everyone sharing a small channel, once; not oneself; not big channels.
+    let mut contacts = store.contacts(a, 10).await.expect("contacts");
+    contacts.sort();
+    let mut expected = vec![b, c];
+    expected.sort();
+    assert_eq!(contacts, expected);
+    assert_eq!(
+        store.contacts(a, 2).await.expect("contacts"),
+        vec![b],
+        "only the DM fits 2 members"
+    );
+    assert_eq!(store.last_seen(a).await.expect("seen"), None);
+    store.touch_last_seen(a, 1234).await.expect("touch");
+    assert_eq!(store.last_seen(a).await.expect("seen"), Some(1234));
+
     let positions = store.positions(a).await.expect("positions");
     let p = positions
         .iter()

@@ -218,6 +218,16 @@ pub trait Store: Send + Sync + 'static {
     /// channel's `pruned_through`. Returns how many events were deleted.
     async fn prune(&self, retention: Retention) -> Result<u64>;
 
+    /// Records that `user` was last seen online at `ts` (ms).
+    async fn touch_last_seen(&self, user: Id, ts: i64) -> Result<()>;
+
+    /// When `user` was last seen online, if ever recorded.
+    async fn last_seen(&self, user: Id) -> Result<Option<i64>>;
+
+    /// The users who share a channel of at most `max_members` members with `user` (direct
+    /// channels included): whose presence `user` is shown. One query.
+    async fn contacts(&self, user: Id, max_members: u32) -> Result<Vec<Id>>;
+
     /// Waits for running statements and closes the backend. Later calls fail.
     async fn close(&self);
 }

@@ -29,6 +29,7 @@ use crate::{
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0001_init.sql"),
     include_str!("../migrations/postgres/0002_receipts.sql"),
+    include_str!("../migrations/postgres/0003_last_seen.sql"),
 ];
 
 /// An arbitrary constant: the advisory lock that serializes migrations of nodes starting together.
@@ -1005,6 +1006,38 @@ impl Store for PostgresStore {
                 })
             })
             .collect()
+    }
+
+    async fn touch_last_seen(&self, user: Id, ts: i64) -> Result<()> {
+        sqlx::query("UPDATE users SET last_seen = $1 WHERE id = $2")
+            .bind(ts)
+            .bind(user.0)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn last_seen(&self, user: Id) -> Result<Option<i64>> {
+        let seen: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT last_seen FROM users WHERE id = $1")
+                .bind(user.0)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(seen.flatten())
+    }
+
+    async fn contacts(&self, user: Id, max_members: u32) -> Result<Vec<Id>> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT DISTINCT o.user_id FROM members m
+             JOIN channels c ON c.id = m.channel_id AND c.member_count <= $1
+             JOIN members o ON o.channel_id = m.channel_id AND o.user_id <> m.user_id
+             WHERE m.user_id = $2",
+        )
+        .bind(i64::from(max_members))
+        .bind(user.0)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids.into_iter().map(Id).collect())
     }
 
     async fn close(&self) {

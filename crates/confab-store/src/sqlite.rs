@@ -32,6 +32,7 @@ use crate::{
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_init.sql"),
     include_str!("../migrations/sqlite/0002_receipts.sql"),
+    include_str!("../migrations/sqlite/0003_last_seen.sql"),
 ];
 
 /// The SQLite backend of [`Store`].
@@ -995,6 +996,38 @@ impl Store for SqliteStore {
                 })
             })
             .collect()
+    }
+
+    async fn touch_last_seen(&self, user: Id, ts: i64) -> Result<()> {
+        sqlx::query("UPDATE users SET last_seen = ? WHERE id = ?")
+            .bind(ts)
+            .bind(user.0)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn last_seen(&self, user: Id) -> Result<Option<i64>> {
+        let seen: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT last_seen FROM users WHERE id = ?")
+                .bind(user.0)
+                .fetch_optional(&self.reader)
+                .await?;
+        Ok(seen.flatten())
+    }
+
+    async fn contacts(&self, user: Id, max_members: u32) -> Result<Vec<Id>> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT DISTINCT o.user_id FROM members m
+             JOIN channels c ON c.id = m.channel_id AND c.member_count <= ?
+             JOIN members o ON o.channel_id = m.channel_id AND o.user_id <> m.user_id
+             WHERE m.user_id = ?",
+        )
+        .bind(i64::from(max_members))
+        .bind(user.0)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(ids.into_iter().map(Id).collect())
     }
 
     async fn close(&self) {

@@ -8,6 +8,7 @@ pub mod channel;
 pub mod member;
 pub mod message;
 pub mod openapi;
+pub mod presence;
 pub mod receipt;
 pub mod user;
 
@@ -41,6 +42,8 @@ pub fn router() -> Router<AppState> {
         .route("/logout", post(account::logout))
         .route("/me", get(account::me))
         .route("/users", get(user::list))
+        .route("/users/{id}/presence", get(presence::user))
+        .route("/channels/{id}/presence", get(presence::channel))
         .route("/channels", post(channel::create).get(channel::list))
         .route("/channels/{id}", get(channel::get))
         .route("/channels/{id}/leave", post(member::leave))

@@ -4,7 +4,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{account, channel, member, message, receipt, user};
+use super::{account, channel, member, message, presence, receipt, user};
 
 struct BearerAuth;
 
@@ -29,7 +29,7 @@ impl Modify for BearerAuth {
     info(title = "Confab REST API", description = "Accounts, channels, members and messages. The real-time gateway at /ws is described in docs/protocol.md."),
     paths(
         account::register, account::login, account::logout, account::me,
-        user::list,
+        user::list, presence::user, presence::channel,
         channel::create, channel::list, channel::get,
         member::list, member::add, member::remove, member::leave, member::set_role,
         message::send, message::history, message::read, receipt::list,

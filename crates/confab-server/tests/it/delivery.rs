@@ -209,13 +209,19 @@ async fn a_member_offline_for_the_whole_stream_resumes_with_everything() {
     let (messages, resumes) = collect_messages(&mut events, COUNT).await;
     assert_all_once_in_order(&messages, COUNT, 2);
     // The replay arrives before `resumed`, which reports it.
-    match tokio::time::timeout(Duration::from_secs(5), events.next()).await {
-        Ok(Some(ClientEvent::Resumed { replayed })) => assert_eq!(replayed, COUNT as u64),
-        other => assert_eq!(
-            resumes,
-            vec![COUNT as u64],
-            "resumed already seen, got {other:?}"
-        ),
+    if resumes.is_empty() {
+        loop {
+            match tokio::time::timeout(Duration::from_secs(5), events.next()).await {
+                Ok(Some(ClientEvent::Resumed { replayed })) => {
+                    assert_eq!(replayed, COUNT as u64);
+                    break;
+                }
+                Ok(Some(push)) if crate::harness::is_ephemeral(&push) => continue,
+                other => panic!("expected resumed, got {other:?}"),
+            }
+        }
+    } else {
+        assert_eq!(resumes, vec![COUNT as u64]);
     }
     assert!(
         reconnect_attempts > 1,
@@ -277,10 +283,16 @@ async fn a_cursor_past_the_retention_horizon_is_told_to_resync() {
         }
     };
     assert_eq!((resync.id, resync.last_seq), (group.id, 101));
-    assert!(matches!(
-        events.next().await,
-        Some(ClientEvent::Resumed { replayed: 0 })
-    ));
+    loop {
+        match events.next().await {
+            Some(ClientEvent::Resumed { replayed }) => {
+                assert_eq!(replayed, 0);
+                break;
+            }
+            Some(push) if crate::harness::is_ephemeral(&push) => continue,
+            other => panic!("expected resumed, got {other:?}"),
+        }
+    }
     // From there on, events flow as usual.
     owner.send(group.id, "after", "fresh").await.expect("send");
     let (messages, _) = collect_messages(&mut events, 1).await;

@@ -101,6 +101,14 @@ pub async fn next_event(events: &mut Events) -> Event {
     }
 }
 
+/// Receipts, presence and typing come and go with what other sessions do.
+pub fn is_ephemeral(push: &ClientEvent) -> bool {
+    matches!(
+        push,
+        ClientEvent::Receipt(_) | ClientEvent::Presence(_) | ClientEvent::Typing { .. }
+    )
+}
+
 /// The next push other than a receipt (receipts come and go with delivery), failing after 10 s.
 pub async fn next_push(events: &mut Events) -> ClientEvent {
     loop {
@@ -108,17 +116,17 @@ pub async fn next_push(events: &mut Events) -> ClientEvent {
             .await
             .expect("a push within 10 s")
             .expect("stream open");
-        if !matches!(push, ClientEvent::Receipt(_)) {
+        if !is_ephemeral(&push) {
             return push;
         }
     }
 }
 
-/// Asserts nothing but receipts arrives for a moment.
+/// Asserts nothing but receipts, presence or typing arrives for a moment.
 pub async fn quiet(events: &mut Events) {
     let until = tokio::time::Instant::now() + Duration::from_millis(300);
     while let Ok(Some(push)) = tokio::time::timeout_at(until, events.next()).await {
-        if !matches!(push, ClientEvent::Receipt(_)) {
+        if !is_ephemeral(&push) {
             panic!("expected nothing, got {push:?}");
         }
     }

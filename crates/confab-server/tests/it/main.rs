@@ -7,4 +7,5 @@ mod cluster;
 mod delivery;
 mod harness;
 mod lifecycle;
+mod presence;
 mod rest;

@@ -1,0 +1,2 @@
+-- When each user was last seen online.
+ALTER TABLE users ADD COLUMN last_seen INTEGER;
