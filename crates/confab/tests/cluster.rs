@@ -9,7 +9,26 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use common::{collect_in, connect, haproxy, node, PASSWORD};
+use confab_client::proto::Status;
 use confab_client::Http;
+
+/// The next presence reported for `user`.
+async fn presence_of(
+    events: &mut confab_client::Events,
+    user: confab_client::proto::Id,
+) -> confab_client::proto::Presence {
+    loop {
+        let push = tokio::time::timeout(Duration::from_secs(15), events.next())
+            .await
+            .expect("presence within 15 s")
+            .expect("open");
+        if let confab_client::ClientEvent::Presence(p) = push {
+            if p.user_id == user {
+                return p;
+            }
+        }
+    }
+}
 
 fn services() -> Option<(String, String)> {
     let db = std::env::var("CONFAB_TEST_DATABASE_URL")
@@ -42,6 +61,8 @@ async fn three_nodes_behind_haproxy_survive_a_killed_node() {
             schema.clone(),
             "--bus".into(),
             nats.clone(),
+            "--presence-interval".into(),
+            "1s".into(),
         ];
         nodes.push(node(&args).await);
     }
@@ -97,6 +118,22 @@ async fn three_nodes_behind_haproxy_survive_a_killed_node() {
     let victim = (1..=3u16)
         .find(|n| *n != sender_node)
         .expect("another node");
+    // A user connected straight to that node (not through HAProxy), who will not come back on
+    // their own, and whom the sender sees in a direct channel.
+    let lonely = http.register("lonely", PASSWORD).await.expect("register");
+    http.with_token(&sender.token)
+        .create_direct("lonely")
+        .await
+        .expect("dm");
+    let victim_ws = format!("ws://{}/ws", addrs[usize::from(victim) - 1]);
+    let (watcher, mut watcher_events) = connect(&ws, &sender.token).await;
+    let (lonely_client, _lonely_events) = connect(&victim_ws, &lonely.token).await;
+    assert_eq!(
+        presence_of(&mut watcher_events, lonely.user.id)
+            .await
+            .status,
+        Status::Online
+    );
     let sending = {
         let client = sender_client.clone();
         tokio::spawn(async move {
@@ -113,7 +150,29 @@ async fn three_nodes_behind_haproxy_survive_a_killed_node() {
     let victim_child = &mut nodes[usize::from(victim) - 1].0;
     victim_child.start_kill().expect("kill -9");
     victim_child.wait().await.expect("reaped");
+    let killed_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
     sending.await.expect("sender");
+
+    // The killed node's users go offline for the others within the bound (4 × 1 s); the report
+    // carries the moment the survivors' view changed.
+    let off = presence_of(&mut watcher_events, lonely.user.id).await;
+    assert_eq!(off.status, Status::Offline);
+    let took = off.last_seen.expect("last seen") - killed_ms;
+    assert!(took <= 5_000, "offline after {took} ms");
+    println!("kill -9: the dead node's user was shown offline after {took} ms");
+    // ...and come back online when they reconnect (through HAProxy this time).
+    drop(lonely_client);
+    let (_back, _back_events) = connect(&ws, &lonely.token).await;
+    assert_eq!(
+        presence_of(&mut watcher_events, lonely.user.id)
+            .await
+            .status,
+        Status::Online
+    );
+    drop(watcher);
 
     let expected: Vec<String> = (0..300).map(|i| format!("m{i}")).collect();
     let mut moved = 0;
