@@ -557,7 +557,7 @@ impl Task {
                 true
             }
             Some(Command::Watch(users)) => {
-                self.watched.extend(users);
+                self.remember_watched(&users);
                 true
             }
         }
@@ -733,7 +733,7 @@ impl Task {
                             ClientFrame::SetStatus { status }
                         }
                         Some(Command::Watch(users)) => {
-                            self.watched.extend(users.iter().copied());
+                            self.remember_watched(&users);
                             ClientFrame::Watch { user_ids: users }
                         }
                     };
@@ -767,6 +767,15 @@ impl Task {
                     }
                     Err(drop) => return drop,
                 },
+            }
+        }
+    }
+
+    /// Adds users to the watch list kept for reconnects, once each.
+    fn remember_watched(&mut self, users: &[Id]) {
+        for u in users {
+            if !self.watched.contains(u) {
+                self.watched.push(*u);
             }
         }
     }

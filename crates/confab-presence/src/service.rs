@@ -14,8 +14,8 @@ use tokio::time::Instant;
 
 use crate::local::{LocalPresence, Transition};
 
-/// Aggregate changes queued for the server before new ones are dropped (the next full
-/// announcement repairs any view that missed one).
+/// Aggregate changes queued for the server before new ones are dropped (a dropped change is not
+/// sent again: watchers see the user's next change, or the state at their next identify/resume).
 pub const CHANGE_QUEUE: usize = 65_536;
 
 /// Settings of the presence service.

@@ -60,6 +60,21 @@ pub enum ClientFrame {
     Watch { user_ids: Vec<Id> },
 }
 
+impl ClientFrame {
+    /// Every `op` a client may send.
+    pub const OPS: [&'static str; 9] = [
+        "identify",
+        "resume",
+        "heartbeat",
+        "send",
+        "read",
+        "delivered",
+        "set_status",
+        "typing",
+        "watch",
+    ];
+}
+
 /// The limits a client must respect, announced in `hello`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Limits {

@@ -102,6 +102,71 @@ fn client_frames() {
 }
 
 #[test]
+fn presence_and_typing_client_frames() {
+    frozen(
+        &ClientFrame::SetStatus {
+            status: Status::Idle,
+        },
+        json!({"op": "set_status", "status": "idle"}),
+    );
+    frozen(
+        &ClientFrame::Typing { channel_id: Id(5) },
+        json!({"op": "typing", "channel_id": "5"}),
+    );
+    frozen(
+        &ClientFrame::Watch {
+            user_ids: vec![Id(2), Id(3)],
+        },
+        json!({"op": "watch", "user_ids": ["2", "3"]}),
+    );
+}
+
+#[test]
+fn every_client_op_is_listed() {
+    let frames = [
+        ClientFrame::Identify {
+            token: String::new(),
+        },
+        ClientFrame::Resume {
+            token: String::new(),
+            cursors: Default::default(),
+            receipts_since: None,
+        },
+        ClientFrame::Heartbeat,
+        ClientFrame::Send {
+            reference: None,
+            channel_id: Id(1),
+            client_id: String::new(),
+            body: String::new(),
+        },
+        ClientFrame::Read {
+            reference: None,
+            channel_id: Id(1),
+            seq: 1,
+        },
+        ClientFrame::Delivered {
+            channel_id: Id(1),
+            seq: 1,
+        },
+        ClientFrame::SetStatus {
+            status: Status::Online,
+        },
+        ClientFrame::Typing { channel_id: Id(1) },
+        ClientFrame::Watch { user_ids: vec![] },
+    ];
+    let ops: Vec<String> = frames
+        .iter()
+        .map(|f| {
+            serde_json::to_value(f).expect("json")["op"]
+                .as_str()
+                .expect("op")
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(ops, ClientFrame::OPS.to_vec());
+}
+
+#[test]
 fn ids_accept_numbers_from_hand_written_requests() {
     let frame: ClientFrame =
         serde_json::from_value(json!({"op": "read", "channel_id": 5, "seq": 1}))
@@ -359,6 +424,14 @@ fn rest_bodies() {
         json!({"client_id": "c-1", "body": "hi"}),
     );
     frozen(&MarkRead { seq: 3 }, json!({"seq": 3}));
+    frozen(
+        &ChannelPresence {
+            member_count: 3,
+            online: 1,
+            idle: 1,
+        },
+        json!({"member_count": 3, "online": 1, "idle": 1}),
+    );
     frozen(
         &ReceiptSummary {
             seq: 9,

@@ -12,6 +12,11 @@ use crate::app::AppState;
 use crate::metrics::Reason;
 use crate::session;
 
+/// Bytes read from a socket at a time.
+pub const READ_BUFFER: usize = 4 * 1024;
+/// Bytes of outgoing frames gathered before the WebSocket layer writes to the socket.
+pub const WRITE_BUFFER: usize = 16 * 1024;
+
 /// Holds one slot of the per-node connection cap; frees it when dropped.
 #[derive(Debug)]
 pub struct ConnectionSlot(AppState);
@@ -51,7 +56,11 @@ pub async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Res
     // The session closes frames over the limit with `frame_too_large`; the WebSocket layer's own
     // hard cap (twice that) only stops grossly oversized frames from being buffered at all.
     let hard_cap = (state.config.max_frame_bytes as usize).saturating_mul(2);
+    // Small socket buffers: tungstenite's defaults (128 KiB each way) would cost a quarter of a
+    // megabyte per idle connection; frames are small and writes are batched per flush anyway.
     ws.max_message_size(hard_cap)
         .max_frame_size(hard_cap)
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
         .on_upgrade(move |socket| session::run(socket, state, slot))
 }

@@ -18,7 +18,7 @@ use crate::hub::{Outbound, SessionHandle, SessionKey};
 
 /// Most users one session may watch explicitly (beyond its contacts).
 pub const MAX_WATCHED: usize = 256;
-/// One `typing` per user and channel is passed on per this interval; the rest are dropped.
+/// One `typing` per session and channel is passed on per this interval; the rest are dropped.
 pub const TYPING_INTERVAL: Duration = Duration::from_secs(2);
 /// How long clients show a typing indicator unless it is renewed.
 pub const TYPING_EXPIRES: Duration = Duration::from_secs(6);

@@ -133,20 +133,12 @@ fn parse(text: &str) -> Result<ClientFrame, (ErrorBody, Option<u64>)> {
             };
             let reference = value.get("ref").and_then(serde_json::Value::as_u64);
             let op = value.get("op").and_then(serde_json::Value::as_str);
-            const OPS: [&str; 6] = [
-                "identify",
-                "resume",
-                "heartbeat",
-                "send",
-                "read",
-                "delivered",
-            ];
             match op {
                 None => Err((
                     ErrorBody::new(ErrorCode::BadRequest, "frame has no \"op\""),
                     reference,
                 )),
-                Some(op) if !OPS.contains(&op) => Err((
+                Some(op) if !ClientFrame::OPS.contains(&op) => Err((
                     ErrorBody::new(ErrorCode::UnknownOp, format!("unknown op {op:?}")),
                     reference,
                 )),
@@ -683,9 +675,12 @@ impl Session {
                 }
             }
             ClientFrame::Watch { user_ids } => {
+                let mut seen = HashSet::new();
                 let new: Vec<Id> = user_ids
                     .into_iter()
-                    .filter(|u| *u != self.handle.user && !self.watched.contains(u))
+                    .filter(|u| {
+                        *u != self.handle.user && !self.watched.contains(u) && seen.insert(*u)
+                    })
                     .collect();
                 if self.explicitly_watched + new.len() > MAX_WATCHED {
                     Some(error_frame(
@@ -818,18 +813,29 @@ impl Session {
                 if self.cursors.contains_key(&summary.id) {
                     return Ok(0); // Already in this session's ready snapshot.
                 }
-                if let Some(peer) = &summary.peer {
-                    if self.watched.insert(peer.id) {
-                        conn.state.watchers.watch(&self.handle, [peer.id]);
-                    }
-                }
                 self.cursors.insert(summary.id, summary.last_seq);
+                let peer = summary.peer.as_ref().map(|p| p.id);
                 feed(
                     conn,
                     encode(&ServerFrame::ChannelJoined { channel: *summary }),
                 )
                 .await?;
-                Ok(1)
+                // A new direct peer is a contact: watch them and say where they are.
+                let mut n = 1;
+                if let Some(peer) = peer {
+                    if self.watched.insert(peer) {
+                        conn.state.watchers.watch(&self.handle, [peer]);
+                        let status = conn.state.presence.status(peer);
+                        let presence = Presence {
+                            user_id: peer,
+                            status,
+                            last_seen: None,
+                        };
+                        feed(conn, encode(&ServerFrame::Presence(presence))).await?;
+                        n += 1;
+                    }
+                }
+                Ok(n)
             }
             Outbound::Left { channel, seq } => {
                 // Deliver everything up to and including the removal, then nothing more.
