@@ -5,6 +5,7 @@
 //! - [`Store`]: the trait every backend implements, each method documenting its guarantee.
 //! - [`sqlite`]: [`SqliteStore`], the embedded default (one file, WAL mode).
 //! - [`postgres`]: [`PostgresStore`], shared by the nodes of a cluster.
+//! - `rows`: what the SQL backends share (row mapping, column lists).
 //! - [`snowflake`]: time-ordered 64-bit ids, assigned at commit.
 //! - [`conformance`]: the shared suite every backend must pass; a backend's tests call it with a
 //!   factory.
@@ -16,6 +17,7 @@
 pub mod conformance;
 pub mod error;
 pub mod postgres;
+mod rows;
 pub mod snowflake;
 pub mod sqlite;
 
