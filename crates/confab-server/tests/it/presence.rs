@@ -32,7 +32,7 @@ async fn contacts_see_online_idle_offline_and_last_seen() {
     let (_, b_token, bob) = server.user("bob").await;
     let dm = alice.create_direct("bob").await.expect("dm");
     let (_a, mut a_events) = server.connect(&a_token).await;
-    let (b, mut b_events) = server.connect(&b_token).await;
+    let (b, b_events) = server.connect(&b_token).await;
     assert_eq!(
         presence_of(&mut a_events, bob.id).await.status,
         Status::Online
