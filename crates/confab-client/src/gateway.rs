@@ -19,8 +19,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use confab_proto::{
-    Ack, ChannelSummary, ClientFrame, CloseCode, ErrorBody, Event, Hello, Id, Presence, ReadState,
-    Ready, Receipt, ServerFrame, Status,
+    Ack, ChannelSummary, ClientFrame, CloseCode, ErrorBody, ErrorCode, Event, Hello, Id, Presence,
+    ReadState, Ready, Receipt, ServerFrame, Status,
 };
 use futures::{SinkExt, StreamExt};
 use rand::Rng;
@@ -42,6 +42,9 @@ pub const EVENT_BUFFER: usize = 4096;
 
 /// How long connecting waits for `hello` and `ready`/`resumed`.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How many times a send failing with `unavailable` or `internal` is retried (same client id).
+pub const SEND_RETRIES: usize = 6;
 
 /// How often `delivered` confirmations are sent, at most.
 pub const DELIVERED_INTERVAL: Duration = Duration::from_millis(250);
@@ -386,8 +389,27 @@ impl Client {
             .await
     }
 
-    /// Sends a message with the caller's idempotency key.
+    /// Sends a message with the caller's idempotency key. A send the server could not complete
+    /// (`unavailable`, or `internal`, after which it may or may not be stored) is retried with the
+    /// same key — safe, since a repeat stores nothing new — a few times over about ten seconds
+    /// before the error is returned.
     pub async fn send_with_id(&self, channel: Id, client_id: &str, body: &str) -> Result<Ack> {
+        let mut delay = Duration::from_millis(200);
+        for _ in 0..SEND_RETRIES {
+            match self.send_once(channel, client_id, body).await {
+                Err(ClientError::Api(e))
+                    if matches!(e.code, ErrorCode::Unavailable | ErrorCode::Internal) =>
+                {
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(3));
+                }
+                other => return other,
+            }
+        }
+        self.send_once(channel, client_id, body).await
+    }
+
+    async fn send_once(&self, channel: Id, client_id: &str, body: &str) -> Result<Ack> {
         let (reply, rx) = oneshot::channel();
         let cmd = Command::Send {
             channel,
@@ -821,7 +843,11 @@ impl Task {
                     return false;
                 }
             };
-            // Nothing there: pruned by retention; nothing to hand over.
+            if page.truncated {
+                // Pruned by retention: resuming makes the server send a resync for it.
+                return false;
+            }
+            // Nothing there: nothing to hand over.
             let Some(last) = page.events.last().map(|e| e.seq) else {
                 return true;
             };

@@ -114,8 +114,16 @@ struct RefHead {
     id: Id,
 }
 
+/// A session subscribed to a topic.
+struct Subscriber {
+    handle: SessionHandle,
+    /// For channels: the `seq` the session had when it subscribed. A removal older than this
+    /// (fanned out late) does not unsubscribe a session that rejoined since.
+    since: u64,
+}
+
 struct Topic {
-    subscribers: RwLock<HashMap<SessionKey, SessionHandle>>,
+    subscribers: RwLock<HashMap<SessionKey, Subscriber>>,
     /// Becomes true once the bus subscription is live (and, for channels, `delivered` is set).
     ready: watch::Receiver<bool>,
     /// For channels: the highest `seq` fanned out so far.
@@ -282,7 +290,13 @@ impl Hub {
                 .subscribers
                 .write()
                 .unwrap_or_else(|e| e.into_inner())
-                .insert(session.key, session.clone());
+                .insert(
+                    session.key,
+                    Subscriber {
+                        handle: session.clone(),
+                        since: 0,
+                    },
+                );
             topic
         };
         topic.wait_ready().await;
@@ -306,7 +320,13 @@ impl Hub {
                 .subscribers
                 .write()
                 .unwrap_or_else(|e| e.into_inner())
-                .insert(session.key, session.clone());
+                .insert(
+                    session.key,
+                    Subscriber {
+                        handle: session.clone(),
+                        since: known_seq,
+                    },
+                );
             topic
         };
         topic.wait_ready().await;
@@ -346,6 +366,7 @@ impl Hub {
     fn spawn_channel_topic(&self, channel: Id) -> Arc<Topic> {
         let (topic, ready) = Topic::new();
         let task = tokio::spawn(run_channel_topic(
+            Arc::downgrade(&self.inner),
             self.inner.bus.clone(),
             self.inner.store.clone(),
             self.inner.metrics.clone(),
@@ -385,8 +406,8 @@ fn remove_subscriber(map: &Mutex<HashMap<Id, Arc<Topic>>>, id: Id, key: SessionK
 /// Pushes one event frame to every subscriber of the topic.
 fn fan_out(topic: &Topic, channel: Id, seq: u64, frame: Utf8Bytes) {
     let subs = topic.subscribers.read().unwrap_or_else(|e| e.into_inner());
-    for session in subs.values() {
-        session.push(Outbound::Event {
+    for s in subs.values() {
+        s.handle.push(Outbound::Event {
             channel,
             seq,
             frame: frame.clone(),
@@ -396,6 +417,7 @@ fn fan_out(topic: &Topic, channel: Id, seq: u64, frame: Utf8Bytes) {
 }
 
 async fn run_channel_topic(
+    hub: std::sync::Weak<Inner>,
     bus: Arc<dyn Bus>,
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
@@ -406,12 +428,32 @@ async fn run_channel_topic(
     let mut sub = match bus.subscribe(&subject::channel(channel)).await {
         Ok(sub) => sub,
         Err(e) => {
+            // Without a subscription this topic would deliver nothing: drop it, and send its
+            // sessions away to resume (their next attempt builds a new one).
             tracing::error!(error = %e, channel_id = %channel, "cannot subscribe to channel");
+            if let Some(hub) = hub.upgrade() {
+                let mut channels = hub.channels.lock().unwrap_or_else(|e| e.into_inner());
+                if channels
+                    .get(&channel)
+                    .is_some_and(|t| Arc::ptr_eq(t, &topic))
+                {
+                    channels.remove(&channel);
+                }
+            }
+            for s in topic
+                .subscribers
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .values()
+            {
+                s.handle.push(Outbound::Close(CloseCode::InternalError));
+            }
             let _ = ready.send(true);
             return;
         }
     };
     // Everything committed before the subscription went live is in the store: start after it.
+    // If the store cannot say, start at the first event the bus brings (0: not known yet).
     let mut next = match store
         .history(
             channel,
@@ -425,10 +467,12 @@ async fn run_channel_topic(
         Ok(page) => page.last_seq + 1,
         Err(e) => {
             tracing::warn!(error = %e, channel_id = %channel, "cannot read channel position");
-            1
+            0
         }
     };
-    topic.delivered.store(next - 1, Ordering::Release);
+    topic
+        .delivered
+        .store(next.saturating_sub(1), Ordering::Release);
     let _ = ready.send(true);
 
     loop {
@@ -439,6 +483,7 @@ async fn run_channel_topic(
             },
             _ = topic.recheck.notified() => {
                 match store.history(channel, HistoryQuery { limit: 1, ..Default::default() }).await {
+                    Ok(page) if next == 0 => next = page.last_seq + 1,
                     Ok(page) if page.last_seq >= next => {
                         next = fill_gap(&*store, &metrics, &topic, channel, next, page.last_seq + 1).await;
                     }
@@ -459,12 +504,15 @@ async fn run_channel_topic(
         let (Some(seq), "event") = (head.seq, head.op.as_str()) else {
             if let Ok(frame) = Utf8Bytes::try_from(payload) {
                 let subs = topic.subscribers.read().unwrap_or_else(|e| e.into_inner());
-                for session in subs.values() {
-                    session.push(Outbound::Frame(frame.clone()));
+                for s in subs.values() {
+                    s.handle.push(Outbound::Frame(frame.clone()));
                 }
             }
             continue;
         };
+        if next == 0 {
+            next = seq;
+        }
         if head.channel_id != Some(channel) || seq < next {
             continue; // A repeat, or already filled from the store.
         }
@@ -484,15 +532,16 @@ async fn run_channel_topic(
             Some("member_left") => head.author.map(|a| a.id),
             _ => None,
         };
-        drop_departed(&topic, gone);
+        drop_departed(&topic, gone, seq);
     }
 }
 
-/// After fanning out a removal, no later event reaches the removed user's sessions.
-fn drop_departed(topic: &Topic, gone: Option<Id>) {
+/// After fanning out a removal at `seq`, no later event reaches the removed user's sessions
+/// (those that subscribed before it; a session that rejoined since keeps its subscription).
+fn drop_departed(topic: &Topic, gone: Option<Id>, seq: u64) {
     if let Some(gone) = gone {
         let mut subs = topic.subscribers.write().unwrap_or_else(|e| e.into_inner());
-        subs.retain(|_, s| s.user != gone);
+        subs.retain(|_, s| s.handle.user != gone || s.since >= seq);
     }
 }
 
@@ -508,7 +557,7 @@ async fn fill_gap(
     let mut next = from;
     while next < to {
         let query = HistoryQuery {
-            after: Some(next - 1),
+            after: Some(next.saturating_sub(1)),
             before: Some(to),
             limit: 200,
         };
@@ -533,7 +582,7 @@ async fn fill_gap(
             if let Some(text) = encode_frame(&ServerFrame::Event(event)) {
                 fan_out(topic, channel, seq, Utf8Bytes::from(text));
             }
-            drop_departed(topic, gone);
+            drop_departed(topic, gone, seq);
             next = seq + 1;
         }
         metrics.gaps_filled.inc();
@@ -564,13 +613,13 @@ async fn run_user_topic(hub: Hub, user: Id, topic: Arc<Topic>, ready: watch::Sen
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .values()
-            .cloned()
+            .map(|s| s.handle.clone())
             .collect();
         match signal {
             UserSignal::Joined(summary) => {
+                // Each session subscribes itself when it handles this, in its own order.
                 for s in &sessions {
                     s.push(Outbound::Joined(Box::new(summary.clone())));
-                    hub.subscribe(s, summary.id, summary.last_seq).await;
                 }
             }
             UserSignal::Left { channel, seq } => {

@@ -87,7 +87,7 @@ async fn run(
                 _ = tokio::time::sleep_until(deadline) => break,
             }
         }
-        let batch: Vec<Delivery> = pending
+        let mut batch: Vec<Delivery> = pending
             .drain()
             .map(|((channel_id, user_id), seq)| Delivery {
                 channel_id,
@@ -95,6 +95,8 @@ async fn run(
                 seq,
             })
             .collect();
+        // One order for every writer, so batches from different nodes never deadlock on rows.
+        batch.sort_by_key(|d| (d.channel_id, d.user_id));
         match store.mark_delivered(&batch).await {
             Ok(changed) => {
                 metrics.receipts_written.inc_by(changed.len() as u64);

@@ -205,7 +205,15 @@ impl Conn {
             Start::Identify => SessionKind::Identify,
             Start::Resume { .. } => SessionKind::Resume,
         };
-        self.state.admission.admit(kind).map_err(|wait| {
+        let admitted = self.state.admission.admit(kind);
+        if admitted.is_ok() {
+            // Counted at admission, so the counters show the rate admission control allows.
+            match kind {
+                SessionKind::Identify => self.state.metrics.identifies.inc(),
+                SessionKind::Resume => self.state.metrics.resumes.inc(),
+            };
+        }
+        admitted.map_err(|wait| {
             self.state.metrics.reject(Reason::overloaded);
             wait + Duration::from_millis(rand::thread_rng().gen_range(0..2000))
         })
@@ -451,7 +459,6 @@ impl Session {
     /// A fresh identify: the full snapshot, with unread counts.
     async fn ready(&mut self, conn: &mut Conn, user: User) -> Result<(), End> {
         let state = conn.state.clone();
-        state.metrics.identifies.inc();
         let channels = state.store.channels_of(user.id).await.map_err(|e| {
             tracing::warn!(error = %e, "cannot load channels for ready");
             Some(CloseCode::InternalError)
@@ -485,7 +492,6 @@ impl Session {
         receipts_since: Option<i64>,
     ) -> Result<(), End> {
         let state = conn.state.clone();
-        state.metrics.resumes.inc();
         let internal = |e: confab_store::StoreError| {
             tracing::warn!(error = %e, "cannot resume");
             Some(CloseCode::InternalError)
@@ -496,7 +502,9 @@ impl Session {
         let mut replay = Vec::new();
         for p in &positions {
             let cursor = match cursors.get(&p.channel_id) {
-                Some(&c) if c >= p.pruned_through => {
+                // Replay only from a cursor within the kept history and within the current
+                // membership (a user removed and added back while away is treated as joined).
+                Some(&c) if c >= p.pruned_through && c >= p.joined_seq => {
                     let c = c.min(p.last_seq);
                     if p.last_seq > c {
                         replay.push((p.channel_id, p.last_seq));
@@ -582,8 +590,8 @@ impl Session {
         tokio::pin!(drain);
         let overflow = self.handle.overflow.clone();
         loop {
+            // Not biased: neither a busy channel nor a busy client may starve the other direction.
             tokio::select! {
-                biased;
                 _ = overflow.notified() => {
                     state.metrics.reject(Reason::slow_consumer);
                     tracing::info!("closing slow consumer");
@@ -608,6 +616,7 @@ impl Session {
                             state.metrics.reject(Reason::heartbeat_timeout);
                             return Some(CloseCode::HeartbeatTimeout);
                         }
+                        _ = &mut drain => return Some(CloseCode::ServerShutdown),
                     }
                 }
                 inbound = conn.recv() => {
@@ -814,6 +823,10 @@ impl Session {
                     return Ok(0); // Already in this session's ready snapshot.
                 }
                 self.cursors.insert(summary.id, summary.last_seq);
+                conn.state
+                    .hub
+                    .subscribe(&self.handle, summary.id, summary.last_seq)
+                    .await;
                 let peer = summary.peer.as_ref().map(|p| p.id);
                 feed(
                     conn,
@@ -881,6 +894,12 @@ impl Session {
                     return Err(Some(CloseCode::InternalError));
                 }
             };
+            if page.truncated {
+                // Retention removed events this session has not delivered: it cannot go on
+                // without a gap. The client resumes, and resume answers with a resync.
+                tracing::info!(channel_id = %channel, "history pruned past the session's cursor");
+                return Err(Some(CloseCode::InternalError));
+            }
             let events: Vec<Event> = page.events;
             let Some(last) = events.last().map(|e| e.seq) else {
                 after = upto; // Pruned by retention: nothing left to send.

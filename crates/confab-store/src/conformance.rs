@@ -640,6 +640,9 @@ async fn receipts_and_positions(store: &dyn Store, tag: &str) {
         .iter()
         .find(|p| p.channel_id == small)
         .expect("small");
-    assert_eq!((p.last_seq, p.pruned_through, p.member_count), (5, 0, 3));
+    assert_eq!(
+        (p.last_seq, p.pruned_through, p.member_count, p.joined_seq),
+        (5, 0, 3, 1)
+    );
     assert_eq!(positions.len(), 2);
 }

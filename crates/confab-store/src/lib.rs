@@ -85,6 +85,8 @@ pub struct Position {
     pub last_seq: u64,
     pub pruned_through: u64,
     pub member_count: u32,
+    /// The `seq` of the event that made the user a member (the latest time, after a re-join).
+    pub joined_seq: u64,
 }
 
 /// A delivered-pointer update for [`Store::mark_delivered`].

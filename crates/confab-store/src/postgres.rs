@@ -133,12 +133,15 @@ async fn role_in(conn: &mut PgConnection, channel: Id, user: Id) -> Result<Optio
     role.as_deref().map(parse_role).transpose()
 }
 
-/// Fails unless `channel` is a group, so membership may change.
+/// Fails unless `channel` is a group, so membership may change; locks the channel's row.
 async fn require_group(conn: &mut PgConnection, channel: Id) -> Result<()> {
-    let kind: Option<String> = sqlx::query_scalar("SELECT kind FROM channels WHERE id = $1")
-        .bind(channel.0)
-        .fetch_optional(&mut *conn)
-        .await?;
+    // FOR UPDATE: the membership checks that follow hold until commit (READ COMMITTED would let
+    // two removals of one member, or an add past the limit, both pass).
+    let kind: Option<String> =
+        sqlx::query_scalar("SELECT kind FROM channels WHERE id = $1 FOR UPDATE")
+            .bind(channel.0)
+            .fetch_optional(&mut *conn)
+            .await?;
     match kind.as_deref() {
         None => Err(StoreError::NotFound("channel".into())),
         Some("group") => Ok(()),
@@ -649,6 +652,12 @@ impl Store for PostgresStore {
                 event: None,
             });
         }
+        // Lock the channel first, so a removal cannot commit between the membership check and
+        // the append.
+        sqlx::query("SELECT 1 FROM channels WHERE id = $1 FOR UPDATE")
+            .bind(channel.0)
+            .execute(&mut *tx)
+            .await?;
         if role_in(&mut tx, channel, sender).await?.is_none() {
             return Err(StoreError::Forbidden("not a member of this channel".into()));
         }
@@ -903,7 +912,7 @@ impl Store for PostgresStore {
 
     async fn positions(&self, user: Id) -> Result<Vec<Position>> {
         let rows = sqlx::query(
-            "SELECT c.id, c.last_seq, c.pruned_through, c.member_count
+            "SELECT c.id, c.last_seq, c.pruned_through, c.member_count, m.joined_seq
              FROM members m JOIN channels c ON c.id = m.channel_id WHERE m.user_id = $1",
         )
         .bind(user.0)
@@ -917,6 +926,7 @@ impl Store for PostgresStore {
                     pruned_through: to_u64(row.try_get("pruned_through")?),
                     member_count: u32::try_from(row.try_get::<i64, _>("member_count")?)
                         .unwrap_or(0),
+                    joined_seq: to_u64(row.try_get("joined_seq")?),
                 })
             })
             .collect()

@@ -893,7 +893,7 @@ impl Store for SqliteStore {
 
     async fn positions(&self, user: Id) -> Result<Vec<Position>> {
         let rows = sqlx::query(
-            "SELECT c.id, c.last_seq, c.pruned_through, c.member_count
+            "SELECT c.id, c.last_seq, c.pruned_through, c.member_count, m.joined_seq
              FROM members m JOIN channels c ON c.id = m.channel_id WHERE m.user_id = ?",
         )
         .bind(user.0)
@@ -907,6 +907,7 @@ impl Store for SqliteStore {
                     pruned_through: to_u64(row.try_get("pruned_through")?),
                     member_count: u32::try_from(row.try_get::<i64, _>("member_count")?)
                         .unwrap_or(0),
+                    joined_seq: to_u64(row.try_get("joined_seq")?),
                 })
             })
             .collect()

@@ -116,5 +116,31 @@ async fn nodes_writing_one_channel_at_once_keep_seq_gapless_and_sends_idempotent
         .map(|d| d.expect("direct").channel_id)
         .collect();
     assert_eq!(ids.len(), 1);
+    // Two nodes removing the same member at once: one removal, one "not found"; the count stays right.
+    let m = nodes[0]
+        .create_user("member-z", "h")
+        .await
+        .expect("user")
+        .id;
+    let g = nodes[0]
+        .create_group(owner, "g", &[m], 10)
+        .await
+        .expect("group")
+        .channel_id;
+    let (r1, r2) = tokio::join!(
+        nodes[1].remove_member(g, owner, m),
+        nodes[2].remove_member(g, owner, m)
+    );
+    assert_eq!(
+        [r1.is_ok(), r2.is_ok()].iter().filter(|ok| **ok).count(),
+        1,
+        "exactly one removal"
+    );
+    let summary = nodes[0]
+        .channel_of(g, owner)
+        .await
+        .expect("summary")
+        .expect("member");
+    assert_eq!((summary.member_count, summary.last_seq), (1, 2));
     schema.drop(&a).await;
 }

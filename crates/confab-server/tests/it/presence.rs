@@ -177,7 +177,7 @@ async fn a_node_cut_off_the_bus_shows_its_users_offline_then_online_again() {
     assert_eq!(off.status, Status::Offline);
     let bound = interval * 4;
     assert!(
-        took <= bound + Duration::from_millis(500),
+        took <= bound + Duration::from_secs(1),
         "offline after {took:?}, bound {bound:?}"
     );
     println!("partition: bob shown offline after {took:?} (bound {bound:?})");
