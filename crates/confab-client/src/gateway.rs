@@ -625,16 +625,17 @@ impl Task {
                 return Err(Ending::Closed);
             }
             let _ = self.state.send(ConnectionState::Connecting);
-            match tokio::time::timeout(HANDSHAKE_TIMEOUT, self.resume()).await {
-                Ok(Ok(connection)) => return Ok(connection),
-                Ok(Err(Ending::Retry { hint, reason })) => {
+            // No timeout around the whole resume: it would cancel the replay halfway through an
+            // event handed to the application. Each step has its own timeout instead.
+            match self.resume().await {
+                Ok(connection) => return Ok(connection),
+                Err(Ending::Retry { hint, reason }) => {
                     tracing::debug!(%reason, attempt, "reconnect failed");
                     if !hint.is_zero() {
                         self.wait(hint).await;
                     }
                 }
-                Ok(Err(other)) => return Err(other),
-                Err(_) => tracing::debug!(attempt, "reconnect timed out"),
+                Err(other) => return Err(other),
             }
             attempt = attempt.saturating_add(1);
         }
@@ -642,7 +643,13 @@ impl Task {
 
     /// One resume attempt: `hello`, `resume`, the replay, `resumed`.
     async fn resume(&mut self) -> std::result::Result<(Socket, Hello), Ending> {
-        let (mut socket, hello) = open(&self.config.url).await?;
+        let timed_out = |what: &str| Ending::Retry {
+            hint: Duration::ZERO,
+            reason: format!("{what} timed out"),
+        };
+        let (mut socket, hello) = tokio::time::timeout(HANDSHAKE_TIMEOUT, open(&self.config.url))
+            .await
+            .map_err(|_| timed_out("connecting"))??;
         let cursors: BTreeMap<Id, u64> = self.cursors.iter().map(|(k, v)| (*k, *v)).collect();
         let frame = ClientFrame::Resume {
             token: self.config.token.clone(),
@@ -652,7 +659,10 @@ impl Task {
         send_frame(&mut socket, &frame).await?;
         let _ = self.state.send(ConnectionState::Resuming);
         loop {
-            match next_frame(&mut socket).await? {
+            let frame = tokio::time::timeout(HANDSHAKE_TIMEOUT, next_frame(&mut socket))
+                .await
+                .map_err(|_| timed_out("resuming"))??;
+            match frame {
                 ServerFrame::Resumed(r) => {
                     for summary in r.channels_joined {
                         self.cursors.insert(summary.id, summary.last_seq);
@@ -821,9 +831,11 @@ impl Task {
                 return;
             }
         }
-        self.cursors.insert(channel, event.seq);
-        self.delivered.insert(channel, event.seq);
+        // The cursor moves once the application has the event, not before.
+        let seq = event.seq;
         self.emit(ClientEvent::Event(event)).await;
+        self.cursors.insert(channel, seq);
+        self.delivered.insert(channel, seq);
     }
 
     /// Fetches events `after+1 .. before` of `channel` over HTTP and hands them over. `false` when
@@ -852,8 +864,9 @@ impl Task {
                 return true;
             };
             for e in page.events {
-                self.cursors.insert(channel, e.seq);
+                let seq = e.seq;
                 self.emit(ClientEvent::Event(e)).await;
+                self.cursors.insert(channel, seq);
             }
             after = last;
         }
