@@ -237,12 +237,10 @@ async fn a_postgres_restart_fails_sends_cleanly_and_loses_no_acked_message() {
         "still retrying while the store is down"
     );
     assert!(pg.resume().await, "postgres restarted");
-    let ok = Some(
-        retrying
-            .await
-            .expect("task")
-            .expect("acked after the restart"),
-    );
+    let ack = retrying
+        .await
+        .expect("task")
+        .expect("acked after the restart");
     assert_eq!(ack.seq, 12, "no seq was taken by the refused sends");
     let page = alice
         .history(
