@@ -36,6 +36,8 @@ pub struct State {
     pub admission: Admission,
     /// The delivered-pointer batcher.
     pub receipts: Receipts,
+    /// HTTP (long-poll and SSE) sessions on this node.
+    pub http_sessions: crate::api::session::Sessions,
     /// Cluster-wide presence (leases over the bus).
     pub presence: PresenceService,
     /// Which local sessions watch which users' presence.
@@ -185,6 +187,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
             config.resume_burst,
         ),
         receipts,
+        http_sessions: Default::default(),
         presence,
         watchers,
         connections: AtomicU32::new(0),

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use rand::Rng;
 
 use crate::app::AppState;
+use crate::link::Link;
 use crate::metrics::Reason;
 use crate::session;
 
@@ -28,31 +29,41 @@ impl Drop for ConnectionSlot {
     }
 }
 
-/// Refuses an upgrade with `503` and a jittered `Retry-After` (1–5 s), so refused clients spread out.
-fn refuse(message: &'static str) -> Response {
-    let secs = rand::thread_rng().gen_range(1..=5u32);
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        [(header::RETRY_AFTER, secs.to_string())],
-        message,
-    )
-        .into_response()
+/// A refused connection: answered `503` with a jittered `Retry-After` (1–5 s), so refused clients
+/// spread out.
+#[derive(Debug)]
+pub struct Refused(&'static str);
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        let secs = rand::thread_rng().gen_range(1..=5u32);
+        let retry = [(header::RETRY_AFTER, secs.to_string())];
+        (StatusCode::SERVICE_UNAVAILABLE, retry, self.0).into_response()
+    }
 }
 
-/// `GET /ws`: upgrades to a WebSocket session, unless the node is shutting down or full.
-pub async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
+/// Takes a connection slot, or the refusal to answer with: the node is shutting down or full.
+pub fn admit(state: &AppState) -> Result<ConnectionSlot, Refused> {
     if state.is_shutting_down() {
-        return refuse("shutting down");
+        return Err(Refused("shutting down"));
     }
     let max = state.config.max_connections;
     if state.connections.fetch_add(1, Ordering::AcqRel) >= max {
         state.connections.fetch_sub(1, Ordering::AcqRel);
         state.metrics.reject(Reason::connection_limit);
-        return refuse("connection limit reached");
+        return Err(Refused("connection limit reached"));
     }
     state.metrics.connections.inc();
     state.metrics.connections_total.inc();
-    let slot = ConnectionSlot(state.clone());
+    Ok(ConnectionSlot(state.clone()))
+}
+
+/// `GET /ws`: upgrades to a WebSocket session, unless the node is shutting down or full.
+pub async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
+    let slot = match admit(&state) {
+        Ok(slot) => slot,
+        Err(refusal) => return refusal.into_response(),
+    };
     // The session closes frames over the limit with `frame_too_large`; the WebSocket layer's own
     // hard cap (twice that) only stops grossly oversized frames from being buffered at all.
     let hard_cap = (state.config.max_frame_bytes as usize).saturating_mul(2);
@@ -62,5 +73,5 @@ pub async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Res
         .max_frame_size(hard_cap)
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
-        .on_upgrade(move |socket| session::run(socket, state, slot))
+        .on_upgrade(move |socket| session::run(Link::Ws(socket), state, slot))
 }

@@ -5,6 +5,7 @@
 //! - [`config`]: raw settings (flags, `CONFAB_*`, TOML) validated once into [`Config`].
 //! - [`app`]: builds the store, bus and hub from the config, routes, serves; [`app::Server`].
 //! - [`gateway`]: `/ws` admission (connection cap, shutdown) and upgrade.
+//! - [`link`]: what a session talks through: a WebSocket or an HTTP session's outbox.
 //! - [`session`]: one connection's state machine: hello → identify → ready → events.
 //! - [`hub`]: local fan-out, one bus subscription per channel and per user with local sessions.
 //! - [`api`]: the REST API, one file per resource, and its OpenAPI document.
@@ -24,6 +25,7 @@ pub mod error;
 pub mod gateway;
 pub mod hub;
 pub mod limit;
+pub mod link;
 pub mod metrics;
 pub mod presence;
 pub mod receipt;

@@ -10,14 +10,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use axum::extract::ws::{Message, Utf8Bytes};
 use confab_proto::{
     ClientFrame, CloseCode, ErrorBody, ErrorCode, Event, Hello, Id, Limits, Presence, Ready,
     Resumed, ServerFrame, Status, User, PROTOCOL_VERSION,
 };
 use confab_store::snowflake::now_ms;
 use confab_store::HistoryQuery;
-use futures::SinkExt;
 use rand::Rng;
 use tokio::sync::{mpsc, Notify};
 use tokio::time::{sleep_until, Instant};
@@ -30,6 +29,7 @@ use crate::error::ApiError;
 use crate::gateway::ConnectionSlot;
 use crate::hub::{Outbound, SessionHandle};
 use crate::limit::SessionKind;
+use crate::link::Link;
 use crate::metrics::{OpLabel, Reason};
 use crate::presence::{TypingLimiter, MAX_WATCHED, TYPING_EXPIRES};
 
@@ -58,8 +58,8 @@ struct Authenticated {
     start: Start,
 }
 
-/// Runs a connection to its end.
-pub async fn run(socket: WebSocket, state: AppState, slot: ConnectionSlot) {
+/// Runs a connection (a WebSocket, or an HTTP session) to its end.
+pub async fn run(socket: Link, state: AppState, slot: ConnectionSlot) {
     let conn_id = state.session_key();
     let span = tracing::info_span!("conn", conn_id, user_id = tracing::field::Empty);
     async move {
@@ -83,8 +83,9 @@ pub async fn run(socket: WebSocket, state: AppState, slot: ConnectionSlot) {
             }
             Err(end) => end,
         };
-        if let Some(code) = end {
-            conn.close(code).await;
+        match end {
+            Some(code) => conn.close(code).await,
+            None => conn.socket.gone(),
         }
         drop(slot);
     }
@@ -92,9 +93,9 @@ pub async fn run(socket: WebSocket, state: AppState, slot: ConnectionSlot) {
     .await;
 }
 
-/// The socket and what the reading side needs.
+/// The link and what the reading side needs.
 struct Conn {
-    socket: WebSocket,
+    socket: Link,
     state: AppState,
     /// Invalid frames so far; past the limit the connection closes with `protocol_violation`.
     invalid: u32,
@@ -180,7 +181,7 @@ fn is_too_large(e: &axum::Error) -> bool {
 impl Conn {
     async fn send(&mut self, frame: &ServerFrame) -> bool {
         self.state.metrics.frames_out.inc();
-        self.socket.send(Message::Text(encode(frame))).await.is_ok()
+        self.socket.send(encode(frame)).await.is_ok()
     }
 
     async fn close(&mut self, code: CloseCode) {
@@ -190,12 +191,7 @@ impl Conn {
     /// Sends a close frame, giving up after [`CLOSE_TIMEOUT`] (a client that does not read
     /// never receives it; the socket is dropped either way).
     async fn close_with(&mut self, code: CloseCode, reason: String) {
-        let frame = CloseFrame {
-            code: code.as_u16(),
-            reason: Utf8Bytes::from(reason),
-        };
-        let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.socket.send(Message::Close(Some(frame))))
-            .await;
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.socket.close(code.as_u16(), reason)).await;
     }
 
     /// Admission control: a token from the identify or the resume bucket. Over the limit, the
@@ -917,8 +913,5 @@ impl Session {
 }
 
 async fn feed(conn: &mut Conn, frame: Utf8Bytes) -> Result<(), End> {
-    conn.socket
-        .feed(Message::Text(frame))
-        .await
-        .map_err(|_| None)
+    conn.socket.feed(frame).await.map_err(|_| None)
 }

@@ -10,6 +10,7 @@ pub mod message;
 pub mod openapi;
 pub mod presence;
 pub mod receipt;
+pub mod session;
 pub mod user;
 
 use axum::extract::{FromRequest, FromRequestParts};
@@ -62,6 +63,11 @@ pub fn router() -> Router<AppState> {
         )
         .route("/channels/{id}/read", post(message::read))
         .route("/channels/{id}/receipts", get(receipt::list))
+        .route("/sessions", post(session::create))
+        .route("/sessions/{id}", delete(session::end))
+        .route("/sessions/{id}/frames", post(session::frames))
+        .route("/sessions/{id}/poll", get(session::poll))
+        .route("/sessions/{id}/events", get(session::events))
         .route("/openapi.json", get(openapi::serve))
         .fallback(no_such_endpoint)
 }

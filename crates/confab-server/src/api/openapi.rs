@@ -4,7 +4,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{account, channel, member, message, presence, receipt, user};
+use super::{account, channel, member, message, presence, receipt, session, user};
 
 struct BearerAuth;
 
@@ -33,6 +33,7 @@ impl Modify for BearerAuth {
         channel::create, channel::list, channel::get,
         member::list, member::add, member::remove, member::leave, member::set_role,
         message::send, message::history, message::read, receipt::list,
+        session::create, session::frames, session::poll, session::events, session::end,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -41,6 +42,7 @@ impl Modify for BearerAuth {
         (name = "channels", description = "Direct channels and groups"),
         (name = "members", description = "Group membership and roles"),
         (name = "messages", description = "Send, page history, read pointers"),
+        (name = "sessions", description = "The gateway protocol over HTTP: long polling and SSE"),
     )
 )]
 pub struct ApiDoc;

@@ -9,3 +9,4 @@ mod harness;
 mod lifecycle;
 mod presence;
 mod rest;
+mod transport;
