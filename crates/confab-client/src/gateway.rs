@@ -63,10 +63,16 @@ pub struct ClientConfig {
     pub http_base: Option<String>,
     /// Unacked sends kept for re-sending; more fail at once.
     pub outbox_limit: usize,
+    /// WebSocket, long polling, or WebSocket with a fallback to long polling.
+    pub transport: Transport,
+    /// With [`Transport::Auto`]: after this long on long polling, reconnect to try the WebSocket
+    /// again.
+    pub upgrade_after: Duration,
 }
 
 impl ClientConfig {
-    /// Defaults: backoff 250 ms doubling to 30 s, outbox of 10,000.
+    /// Defaults: backoff 250 ms doubling to 30 s, outbox of 10,000, WebSocket with a fallback to
+    /// long polling (and a new WebSocket attempt every 5 minutes on long polling).
     pub fn new(url: &str, token: &str) -> Self {
         ClientConfig {
             url: url.to_owned(),
@@ -75,18 +81,16 @@ impl ClientConfig {
             backoff_cap: Duration::from_secs(30),
             http_base: None,
             outbox_limit: 10_000,
+            transport: Transport::Auto,
+            upgrade_after: Duration::from_secs(300),
         }
     }
 
     fn http(&self) -> Http {
-        let base = self.http_base.clone().unwrap_or_else(|| {
-            let url = self.url.trim_end_matches('/');
-            let url = url.strip_suffix("/ws").unwrap_or(url);
-            match url.strip_prefix("wss://") {
-                Some(rest) => format!("https://{rest}"),
-                None => format!("http://{}", url.strip_prefix("ws://").unwrap_or(url)),
-            }
-        });
+        let base = self
+            .http_base
+            .clone()
+            .unwrap_or_else(|| http_base(&self.url));
         Http::new(base).with_token(&self.token)
     }
 }
@@ -182,6 +186,251 @@ pub struct Client {
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// How the client reaches the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// WebSocket only.
+    WebSocket,
+    /// HTTP long polling only (an HTTP session: frames posted, answers polled).
+    LongPoll,
+    /// WebSocket, falling back to long polling when a WebSocket cannot be opened, and trying the
+    /// WebSocket again after [`ClientConfig::upgrade_after`] on long polling.
+    Auto,
+}
+
+/// Which transport the client is on, for [`Transport::Auto`].
+#[derive(Debug, Default)]
+struct Upgrade {
+    /// Since when the client has been on long polling, if it is.
+    polling_since: Option<Instant>,
+}
+
+/// A live connection over either transport.
+enum Conn {
+    Ws(Box<Socket>),
+    Poll(PollConn),
+}
+
+/// An HTTP session: frames are posted; a background task long-polls and queues what comes back,
+/// so reading is cancel-safe (a dropped read never loses an answer: the poll cursor is the ack).
+struct PollConn {
+    http: reqwest::Client,
+    session: String,
+    frames: mpsc::Receiver<std::result::Result<ServerFrame, Ending>>,
+    poller: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for PollConn {
+    fn drop(&mut self) {
+        self.poller.abort();
+    }
+}
+
+impl Conn {
+    async fn send_frame(&mut self, frame: &ClientFrame) -> std::result::Result<(), Ending> {
+        match self {
+            Conn::Ws(socket) => ws_send_frame(socket, frame).await,
+            Conn::Poll(poll) => {
+                let response = poll
+                    .http
+                    .post(format!("{}/frames", poll.session))
+                    .json(frame)
+                    .send()
+                    .await
+                    .map_err(|e| Ending::Retry {
+                        hint: Duration::ZERO,
+                        reason: e.to_string(),
+                    })?;
+                if response.status().is_success() {
+                    Ok(())
+                } else {
+                    Err(Ending::Retry {
+                        hint: Duration::ZERO,
+                        reason: format!("session refused a frame: HTTP {}", response.status()),
+                    })
+                }
+            }
+        }
+    }
+
+    async fn next_frame(&mut self) -> std::result::Result<ServerFrame, Ending> {
+        match self {
+            Conn::Ws(socket) => ws_next_frame(socket).await,
+            Conn::Poll(poll) => match poll.frames.recv().await {
+                Some(result) => result,
+                None => Err(Ending::Retry {
+                    hint: Duration::ZERO,
+                    reason: "poller stopped".into(),
+                }),
+            },
+        }
+    }
+
+    async fn close(&mut self) {
+        match self {
+            Conn::Ws(socket) => {
+                let bye = CloseFrame {
+                    code: WsCloseCode::Normal,
+                    reason: "bye".into(),
+                };
+                let _ = WebSocketStream::close(socket, Some(bye)).await;
+            }
+            Conn::Poll(poll) => {
+                let _ = poll.http.delete(poll.session.clone()).send().await;
+            }
+        }
+    }
+}
+
+/// The REST base URL of a gateway URL (`ws://host/ws` → `http://host`).
+fn http_base(url: &str) -> String {
+    let url = url.trim_end_matches('/');
+    let url = url.strip_suffix("/ws").unwrap_or(url);
+    match url.strip_prefix("wss://") {
+        Some(rest) => format!("https://{rest}"),
+        None => format!("http://{}", url.strip_prefix("ws://").unwrap_or(url)),
+    }
+}
+
+/// Opens an HTTP session and reads `hello`.
+async fn poll_open(base: &str) -> std::result::Result<(Conn, Hello), Ending> {
+    let retry = |reason: String| Ending::Retry {
+        hint: Duration::ZERO,
+        reason,
+    };
+    let http = reqwest::Client::new();
+    let response = http
+        .post(format!("{base}/api/v1/sessions"))
+        .send()
+        .await
+        .map_err(|e| retry(e.to_string()))?;
+    if !response.status().is_success() {
+        let hint = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs)
+            .unwrap_or_default();
+        let reason = format!("session refused: HTTP {}", response.status());
+        return Err(Ending::Retry { hint, reason });
+    }
+    let created: serde_json::Value = response.json().await.map_err(|e| retry(e.to_string()))?;
+    let id = created["session_id"]
+        .as_str()
+        .ok_or_else(|| retry("no session id".into()))?;
+    let session = format!("{base}/api/v1/sessions/{id}");
+    let (tx, frames) = mpsc::channel(1024);
+    let poller = tokio::spawn(long_poll(http.clone(), session.clone(), tx));
+    let mut conn = Conn::Poll(PollConn {
+        http,
+        session,
+        frames,
+        poller,
+    });
+    match conn.next_frame().await? {
+        ServerFrame::Hello(hello) => Ok((conn, hello)),
+        other => Err(retry(format!("expected hello, got {other:?}"))),
+    }
+}
+
+/// Polls an HTTP session until it ends, queueing its frames in order.
+async fn long_poll(
+    http: reqwest::Client,
+    session: String,
+    tx: mpsc::Sender<std::result::Result<ServerFrame, Ending>>,
+) {
+    let mut after = 0u64;
+    loop {
+        let url = format!("{session}/poll?after={after}&timeout_ms=25000");
+        let batch: serde_json::Value = match http.get(url).send().await {
+            Ok(r) if r.status().is_success() => match r.json().await {
+                Ok(v) => v,
+                Err(e) => {
+                    let _ = tx
+                        .send(Err(Ending::Retry {
+                            hint: Duration::ZERO,
+                            reason: e.to_string(),
+                        }))
+                        .await;
+                    return;
+                }
+            },
+            Ok(r) => {
+                let reason = format!("poll failed: HTTP {}", r.status());
+                let _ = tx
+                    .send(Err(Ending::Retry {
+                        hint: Duration::ZERO,
+                        reason,
+                    }))
+                    .await;
+                return;
+            }
+            Err(e) => {
+                let _ = tx
+                    .send(Err(Ending::Retry {
+                        hint: Duration::ZERO,
+                        reason: e.to_string(),
+                    }))
+                    .await;
+                return;
+            }
+        };
+        for frame in batch["frames"].as_array().into_iter().flatten() {
+            let parsed =
+                serde_json::from_value::<ServerFrame>(frame.clone()).map_err(|e| Ending::Retry {
+                    hint: Duration::ZERO,
+                    reason: format!("bad frame from server: {e}"),
+                });
+            if tx.send(parsed).await.is_err() {
+                return;
+            }
+        }
+        after = batch["next"].as_u64().unwrap_or(after);
+        if let Some(code) = batch["closed"]["code"].as_u64() {
+            let reason = batch["closed"]["reason"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let _ = tx
+                .send(Err(close_drop(u16::try_from(code).ok(), reason)))
+                .await;
+            return;
+        }
+    }
+}
+
+/// Opens a connection over the configured transport.
+async fn open(
+    config: &ClientConfig,
+    upgrade: &mut Upgrade,
+) -> std::result::Result<(Conn, Hello), Ending> {
+    let base = config
+        .http_base
+        .clone()
+        .unwrap_or_else(|| http_base(&config.url));
+    match config.transport {
+        Transport::WebSocket => ws_open(&config.url)
+            .await
+            .map(|(s, h)| (Conn::Ws(Box::new(s)), h)),
+        Transport::LongPoll => poll_open(&base).await,
+        Transport::Auto => match ws_open(&config.url).await {
+            Ok((s, h)) => {
+                upgrade.polling_since = None;
+                Ok((Conn::Ws(Box::new(s)), h))
+            }
+            // The server answered and asked for patience: not a reason to change transport.
+            Err(e @ Ending::Retry { hint, .. }) if !hint.is_zero() => Err(e),
+            Err(e @ Ending::Fatal { .. }) => Err(e),
+            Err(_) => {
+                let opened = poll_open(&base).await?;
+                upgrade.polling_since.get_or_insert_with(Instant::now);
+                Ok(opened)
+            }
+        },
+    }
+}
+
 /// Why a connection attempt or a connection ended.
 #[derive(Debug)]
 enum Ending {
@@ -210,7 +459,7 @@ fn retry_hint(reason: &str) -> Option<Duration> {
     digits.parse().ok().map(Duration::from_millis)
 }
 
-async fn next_frame(socket: &mut Socket) -> std::result::Result<ServerFrame, Ending> {
+async fn ws_next_frame(socket: &mut Socket) -> std::result::Result<ServerFrame, Ending> {
     loop {
         match socket.next().await {
             Some(Ok(Message::Text(text))) => {
@@ -246,7 +495,10 @@ fn encode(frame: &ClientFrame) -> String {
     serde_json::to_string(frame).unwrap_or_default()
 }
 
-async fn send_frame(socket: &mut Socket, frame: &ClientFrame) -> std::result::Result<(), Ending> {
+async fn ws_send_frame(
+    socket: &mut Socket,
+    frame: &ClientFrame,
+) -> std::result::Result<(), Ending> {
     socket
         .send(Message::text(encode(frame)))
         .await
@@ -257,7 +509,7 @@ async fn send_frame(socket: &mut Socket, frame: &ClientFrame) -> std::result::Re
 }
 
 /// Opens the socket and reads `hello`.
-async fn open(url: &str) -> std::result::Result<(Socket, Hello), Ending> {
+async fn ws_open(url: &str) -> std::result::Result<(Socket, Hello), Ending> {
     let (mut socket, _) = match tokio_tungstenite::connect_async(url).await {
         Ok(ok) => ok,
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
@@ -278,7 +530,7 @@ async fn open(url: &str) -> std::result::Result<(Socket, Hello), Ending> {
             })
         }
     };
-    match next_frame(&mut socket).await? {
+    match ws_next_frame(&mut socket).await? {
         ServerFrame::Hello(hello) => Ok((socket, hello)),
         other => Err(Ending::Retry {
             hint: Duration::ZERO,
@@ -296,16 +548,15 @@ impl Client {
 
     /// [`Client::connect`] with settings.
     pub async fn connect_with(config: ClientConfig) -> Result<(Client, Events)> {
+        let mut upgrade = Upgrade::default();
         let handshake = async {
-            let (mut socket, hello) = open(&config.url).await?;
-            send_frame(
-                &mut socket,
-                &ClientFrame::Identify {
+            let (mut socket, hello) = open(&config, &mut upgrade).await?;
+            socket
+                .send_frame(&ClientFrame::Identify {
                     token: config.token.clone(),
-                },
-            )
-            .await?;
-            match next_frame(&mut socket).await? {
+                })
+                .await?;
+            match socket.next_frame().await? {
                 ServerFrame::Ready(ready) => Ok((socket, hello, ready)),
                 other => Err(Ending::Retry {
                     hint: Duration::ZERO,
@@ -351,6 +602,7 @@ impl Client {
             broken: false,
             status: Status::Online,
             watched: Vec::new(),
+            upgrade,
         };
         tokio::spawn(task.run(socket, hello.clone()));
         let client = Client {
@@ -503,10 +755,11 @@ struct Task {
     status: Status,
     /// Users the application asked to watch; re-sent after a reconnect.
     watched: Vec<Id>,
+    upgrade: Upgrade,
 }
 
 impl Task {
-    async fn run(mut self, socket: Socket, hello: Hello) {
+    async fn run(mut self, socket: Conn, hello: Hello) {
         let mut connection = Some((socket, hello));
         let end = loop {
             let Some((socket, hello)) = connection.take() else {
@@ -607,7 +860,7 @@ impl Task {
     }
 
     /// Backs off and reconnects with `resume` until it works or must stop.
-    async fn reconnect(&mut self) -> std::result::Result<(Socket, Hello), Ending> {
+    async fn reconnect(&mut self) -> std::result::Result<(Conn, Hello), Ending> {
         let mut attempt: u32 = 0;
         loop {
             let bound = self
@@ -642,24 +895,25 @@ impl Task {
     }
 
     /// One resume attempt: `hello`, `resume`, the replay, `resumed`.
-    async fn resume(&mut self) -> std::result::Result<(Socket, Hello), Ending> {
+    async fn resume(&mut self) -> std::result::Result<(Conn, Hello), Ending> {
         let timed_out = |what: &str| Ending::Retry {
             hint: Duration::ZERO,
             reason: format!("{what} timed out"),
         };
-        let (mut socket, hello) = tokio::time::timeout(HANDSHAKE_TIMEOUT, open(&self.config.url))
-            .await
-            .map_err(|_| timed_out("connecting"))??;
+        let (mut socket, hello) =
+            tokio::time::timeout(HANDSHAKE_TIMEOUT, open(&self.config, &mut self.upgrade))
+                .await
+                .map_err(|_| timed_out("connecting"))??;
         let cursors: BTreeMap<Id, u64> = self.cursors.iter().map(|(k, v)| (*k, *v)).collect();
         let frame = ClientFrame::Resume {
             token: self.config.token.clone(),
             cursors,
             receipts_since: Some(self.receipts_since),
         };
-        send_frame(&mut socket, &frame).await?;
+        socket.send_frame(&frame).await?;
         let _ = self.state.send(ConnectionState::Resuming);
         loop {
-            let frame = tokio::time::timeout(HANDSHAKE_TIMEOUT, next_frame(&mut socket))
+            let frame = tokio::time::timeout(HANDSHAKE_TIMEOUT, socket.next_frame())
                 .await
                 .map_err(|_| timed_out("resuming"))??;
             match frame {
@@ -694,17 +948,15 @@ impl Task {
     }
 
     /// Serves one connection until it drops.
-    async fn connected(&mut self, mut socket: Socket, hello: Hello) -> Ending {
+    async fn connected(&mut self, mut socket: Conn, hello: Hello) -> Ending {
         let _ = self.state.send(ConnectionState::Ready);
         // What the application set for the session outlives the connection.
         if self.status != Status::Online {
-            if let Err(ending) = send_frame(
-                &mut socket,
-                &ClientFrame::SetStatus {
+            if let Err(ending) = socket
+                .send_frame(&ClientFrame::SetStatus {
                     status: self.status,
-                },
-            )
-            .await
+                })
+                .await
             {
                 return ending;
             }
@@ -713,7 +965,7 @@ impl Task {
             let frame = ClientFrame::Watch {
                 user_ids: self.watched.clone(),
             };
-            if let Err(ending) = send_frame(&mut socket, &frame).await {
+            if let Err(ending) = socket.send_frame(&frame).await {
                 return ending;
             }
         }
@@ -729,7 +981,7 @@ impl Task {
                 client_id: p.client_id.clone(),
                 body: p.body.clone(),
             };
-            if let Err(drop) = send_frame(&mut socket, &frame).await {
+            if let Err(drop) = socket.send_frame(&frame).await {
                 return drop;
             }
         }
@@ -743,8 +995,7 @@ impl Task {
                 cmd = self.commands.recv() => {
                     let frame = match cmd {
                         None | Some(Command::Close) => {
-                            let bye = CloseFrame { code: WsCloseCode::Normal, reason: "bye".into() };
-                            let _ = socket.close(Some(bye)).await;
+                            socket.close().await;
                             return Ending::Closed;
                         }
                         Some(Command::Send { channel, client_id, body, reply }) => {
@@ -769,27 +1020,34 @@ impl Task {
                             ClientFrame::Watch { user_ids: users }
                         }
                     };
-                    if let Err(drop) = send_frame(&mut socket, &frame).await {
+                    if let Err(drop) = socket.send_frame(&frame).await {
                         return drop;
                     }
                 }
                 _ = heartbeat.tick() => {
+                    // On long polling by fallback: now and then, go back and try the WebSocket.
+                    let upgrade_due = self.config.transport == Transport::Auto
+                        && self.upgrade.polling_since.is_some_and(|t| t.elapsed() >= self.config.upgrade_after);
+                    if upgrade_due {
+                        socket.close().await;
+                        return Ending::Retry { hint: Duration::ZERO, reason: "trying the WebSocket again".into() };
+                    }
                     // Nothing from the server for two intervals: the connection is dead (half-open).
                     if last_heard.elapsed() > interval * 2 {
                         return Ending::Retry { hint: Duration::ZERO, reason: "server silent; heartbeat timeout".into() };
                     }
-                    if let Err(drop) = send_frame(&mut socket, &ClientFrame::Heartbeat).await {
+                    if let Err(drop) = socket.send_frame(&ClientFrame::Heartbeat).await {
                         return drop;
                     }
                 }
                 _ = flush.tick() => {
                     for (channel_id, seq) in std::mem::take(&mut self.delivered) {
-                        if let Err(drop) = send_frame(&mut socket, &ClientFrame::Delivered { channel_id, seq }).await {
+                        if let Err(drop) = socket.send_frame(&ClientFrame::Delivered { channel_id, seq }).await {
                             return drop;
                         }
                     }
                 }
-                frame = next_frame(&mut socket) => match frame {
+                frame = socket.next_frame() => match frame {
                     Ok(frame) => {
                         last_heard = Instant::now();
                         self.dispatch(frame).await;

@@ -8,7 +8,7 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::{collect_in, connect, haproxy, node, PASSWORD};
+use common::{collect_in, connect, connect_over, haproxy, node, PASSWORD};
 use confab_client::proto::Status;
 use confab_client::Http;
 
@@ -91,8 +91,14 @@ async fn three_nodes_behind_haproxy_survive_a_killed_node() {
     // HAProxy's leastconn spreads the members over all three nodes.
     let mut receivers = Vec::new();
     let mut node_ids = Vec::new();
-    for m in &members {
-        let (client, events) = connect(&ws, &m.token).await;
+    for (i, m) in members.iter().enumerate() {
+        // A third of the members long-poll through HAProxy (sessions routed to their node).
+        let transport = if i % 3 == 0 {
+            confab_client::Transport::LongPoll
+        } else {
+            confab_client::Transport::WebSocket
+        };
+        let (client, events) = connect_over(&ws, &m.token, transport).await;
         node_ids.push(client.hello().node_id);
         receivers.push((client, events));
     }

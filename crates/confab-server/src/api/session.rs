@@ -184,11 +184,7 @@ fn closed_json(closed: &Option<Closed>) -> String {
 /// The frames after `after`, when there are any (or the session ended): `None` while there is
 /// nothing to say. Frames the client missed and that are no longer kept end the session with
 /// `slow_consumer`, so the client resumes.
-fn collect(
-    entry: &Entry,
-    after: u64,
-    max: usize,
-) -> Option<Batch> {
+fn collect(entry: &Entry, after: u64, max: usize) -> Option<Batch> {
     let (frames, lost, closed) = entry.outbox.after(after, max);
     if lost {
         let code = CloseCode::SlowConsumer;

@@ -14,7 +14,7 @@ use rand::Rng;
 use crate::harness::{Raw, RawNext, TestServer};
 
 /// Message bodies as they arrive, with the resumes seen, until `count` messages came.
-async fn collect_messages(events: &mut Events, count: usize) -> (Vec<(u64, String)>, Vec<u64>) {
+pub async fn collect_messages(events: &mut Events, count: usize) -> (Vec<(u64, String)>, Vec<u64>) {
     let mut messages = Vec::with_capacity(count);
     let mut resumes = Vec::new();
     while messages.len() < count {

@@ -525,3 +525,167 @@ async fn a_parked_long_poll_is_answered_empty_at_its_timeout_then_resumes() {
     );
     assert_eq!(batch["closed"], serde_json::Value::Null);
 }
+
+/// An SDK client on long polling (or falling back to it), through `url`.
+async fn sdk_client(
+    server: &TestServer,
+    url: &str,
+    token: &str,
+    transport: confab_client::Transport,
+) -> (confab_client::Client, confab_client::Events) {
+    let mut config = confab_client::ClientConfig::new(url, token);
+    config.transport = transport;
+    config.http_base = Some(server.base.clone());
+    config.backoff_base = Duration::from_millis(20);
+    config.backoff_cap = Duration::from_millis(300);
+    confab_client::Client::connect_with(config)
+        .await
+        .expect("connect")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sdk_chats_over_long_polling_and_resumes_after_a_cut() {
+    let server = TestServer::start().await;
+    let proxy = confab_testkit::Proxy::start(server.addr())
+        .await
+        .expect("proxy");
+    let (alice, a_token, _) = server.user("alice").await;
+    let (_, b_token, _) = server.user("bob").await;
+    let dm = alice.create_direct("bob").await.expect("dm");
+    let mut config = confab_client::ClientConfig::new(&proxy.ws_url(), &b_token);
+    config.transport = confab_client::Transport::LongPoll;
+    config.http_base = Some(proxy.http_url());
+    config.backoff_base = Duration::from_millis(20);
+    let (bob, mut bob_events) = confab_client::Client::connect_with(config)
+        .await
+        .expect("connect");
+    let (a, _a_events) = sdk_client(
+        &server,
+        &server.ws,
+        &a_token,
+        confab_client::Transport::WebSocket,
+    )
+    .await;
+    assert_eq!(
+        server
+            .server
+            .as_ref()
+            .expect("running")
+            .state()
+            .http_sessions
+            .len(),
+        1
+    );
+
+    a.send(dm.id, "m0").await.expect("send");
+    let (got, _) = crate::delivery::collect_messages(&mut bob_events, 1).await;
+    assert_eq!(got, vec![(2, "m0".to_owned())]);
+    let ack = bob
+        .send(dm.id, "from a long poll")
+        .await
+        .expect("bob sends over HTTP");
+    assert_eq!(ack.seq, 3);
+    // Cut Bob's HTTP connections while messages keep coming; he resumes with nothing lost.
+    for i in 1..40 {
+        a.send(dm.id, &format!("m{i}")).await.expect("send");
+        if i % 10 == 0 {
+            proxy.cut_all();
+        }
+    }
+    let (got, _) = crate::delivery::collect_messages(&mut bob_events, 40).await;
+    let mine_skipped: Vec<(u64, String)> = got
+        .into_iter()
+        .filter(|(_, b)| b.starts_with('m'))
+        .collect();
+    let expected: Vec<(u64, String)> = (1..40).map(|i| (i as u64 + 3, format!("m{i}"))).collect();
+    assert_eq!(
+        mine_skipped, expected,
+        "every message once, in order, across cuts"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sdk_falls_back_to_long_polling_when_the_websocket_fails() {
+    let server = TestServer::start().await;
+    let (alice, a_token, _) = server.user("alice").await;
+    let (_, b_token, _) = server.user("bob").await;
+    let dm = alice.create_direct("bob").await.expect("dm");
+    // A gateway URL whose upgrade fails (as behind a proxy that breaks WebSockets).
+    let broken = format!("ws://{}/no-websocket-here", server.addr());
+    let (bob, mut bob_events) =
+        sdk_client(&server, &broken, &b_token, confab_client::Transport::Auto).await;
+    assert_eq!(
+        server
+            .server
+            .as_ref()
+            .expect("running")
+            .state()
+            .http_sessions
+            .len(),
+        1,
+        "on long polling"
+    );
+    let (a, _a_events) = sdk_client(
+        &server,
+        &server.ws,
+        &a_token,
+        confab_client::Transport::Auto,
+    )
+    .await;
+    a.send(dm.id, "hello").await.expect("send");
+    let (got, _) = crate::delivery::collect_messages(&mut bob_events, 1).await;
+    assert_eq!(got, vec![(2, "hello".to_owned())]);
+    bob.send(dm.id, "hi").await.expect("send back");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_http_session_expires_and_its_user_goes_offline() {
+    let server =
+        TestServer::start_with(|c| c.heartbeat_interval = Duration::from_millis(200)).await;
+    let (alice, a_token, _) = server.user("alice").await;
+    let (_, b_token, bob) = server.user("bob").await;
+    alice.create_direct("bob").await.expect("dm");
+    let (_a, mut a_events) = sdk_client(
+        &server,
+        &server.ws,
+        &a_token,
+        confab_client::Transport::WebSocket,
+    )
+    .await;
+    let mut wire = Wire::identified(Kind::LongPoll, &server, &b_token).await;
+    let online = loop {
+        match tokio::time::timeout(Duration::from_secs(5), a_events.next())
+            .await
+            .expect("presence")
+            .expect("open")
+        {
+            confab_client::ClientEvent::Presence(p) if p.user_id == bob.id => break p.status,
+            _ => {}
+        }
+    };
+    assert_eq!(online, Status::Online);
+    // Bob stops polling: after twice the heartbeat interval the session ends...
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let closed = loop {
+        match wire.next().await {
+            RawNext::Closed(code) => break code,
+            RawNext::Frame(_) => {}
+        }
+    };
+    assert_eq!(
+        closed,
+        Some(confab_proto::CloseCode::HeartbeatTimeout.as_u16())
+    );
+    // ...and his presence follows.
+    let offline = loop {
+        match tokio::time::timeout(Duration::from_secs(5), a_events.next())
+            .await
+            .expect("presence")
+            .expect("open")
+        {
+            confab_client::ClientEvent::Presence(p) if p.user_id == bob.id => break p.status,
+            _ => {}
+        }
+    };
+    assert_eq!(offline, Status::Offline);
+}

@@ -51,7 +51,17 @@ pub async fn node(args: &[String]) -> (Child, SocketAddr) {
 
 /// An SDK client with fast reconnects.
 pub async fn connect(url: &str, token: &str) -> (confab_client::Client, Events) {
+    connect_over(url, token, confab_client::Transport::Auto).await
+}
+
+/// An SDK client with fast reconnects over a given transport.
+pub async fn connect_over(
+    url: &str,
+    token: &str,
+    transport: confab_client::Transport,
+) -> (confab_client::Client, Events) {
     let mut config = ClientConfig::new(url, token);
+    config.transport = transport;
     config.backoff_base = Duration::from_millis(20);
     config.backoff_cap = Duration::from_millis(300);
     confab_client::Client::connect_with(config)
