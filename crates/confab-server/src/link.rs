@@ -20,6 +20,8 @@ pub enum PipeIn {
     Frame(String),
     /// The client is still there (a poll or an open event stream): resets the heartbeat deadline.
     Alive,
+    /// The client ended the session (`DELETE`), or lost frames it cannot get back: as a closed socket.
+    End,
 }
 
 /// How an HTTP session ended.
@@ -179,6 +181,7 @@ impl Link {
             Link::Http(http) => match http.inbound.recv().await? {
                 PipeIn::Frame(text) => Some(Ok(Message::Text(Utf8Bytes::from(text)))),
                 PipeIn::Alive => Some(Ok(Message::Ping(Default::default()))),
+                PipeIn::End => None,
             },
         }
     }

@@ -137,10 +137,9 @@ pub async fn create(State(state): State<AppState>) -> Response {
 /// Posts client frames: one frame object, or an array of them, in order.
 #[utoipa::path(post, path = "/api/v1/sessions/{id}/frames", tag = "sessions",
     params(("id" = String, Path, description = "Session id")),
-    request_body(content = serde_json::Value, description = "A client frame, or an array of them"),
+    request_body(content = serde_json::Value, description = "A client frame, or an array of them; anything else is passed to the session, which answers as a WebSocket session would (error frames)"),
     responses(
         (status = 202, description = "Queued for the session; answers arrive by poll or stream"),
-        (status = 400, description = "Not JSON"),
         (status = 404, description = "No such session")))]
 pub async fn frames(
     State(state): State<AppState>,
@@ -238,6 +237,7 @@ pub async fn poll(
         }
     };
     if closed.as_ref().is_some_and(|c| c.reason == "frames_lost") {
+        let _ = entry.tx.try_send(PipeIn::End);
         state.http_sessions.remove(&id);
     }
     let next = frames.last().map_or(after, |(n, _)| *n);
@@ -340,8 +340,9 @@ pub async fn end(
     State(state): State<AppState>,
     PathIds(id): PathIds<String>,
 ) -> ApiResult<StatusCode> {
-    state.http_sessions.get(&id)?;
-    // Dropping the session's inbound sender ends it like a closed socket.
+    let entry = state.http_sessions.get(&id)?;
+    // Ends it like a closed socket, even while a poll or a stream is still open.
+    let _ = entry.tx.send(PipeIn::End).await;
     state.http_sessions.remove(&id);
     Ok(StatusCode::NO_CONTENT)
 }
