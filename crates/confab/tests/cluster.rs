@@ -132,8 +132,21 @@ async fn three_nodes_behind_haproxy_survive_a_killed_node() {
         .await
         .expect("dm");
     let victim_ws = format!("ws://{}/ws", addrs[usize::from(victim) - 1]);
-    let (watcher, mut watcher_events) = connect(&ws, &sender.token).await;
-    let (lonely_client, _lonely_events) = connect(&victim_ws, &lonely.token).await;
+    // The watcher connects straight to a node that stays up (through HAProxy it might land on the
+    // victim, and its own reconnection would muddle what it sees).
+    let survivor_ws = format!("ws://{}/ws", addrs[usize::from(sender_node) - 1]);
+    let (watcher, mut watcher_events) = connect_over(
+        &survivor_ws,
+        &sender.token,
+        confab_client::Transport::WebSocket,
+    )
+    .await;
+    let (lonely_client, _lonely_events) = connect_over(
+        &victim_ws,
+        &lonely.token,
+        confab_client::Transport::WebSocket,
+    )
+    .await;
     assert_eq!(
         presence_of(&mut watcher_events, lonely.user.id)
             .await

@@ -62,6 +62,9 @@ impl TestServer {
         config.backoff_base = Duration::from_millis(20);
         config.backoff_cap = Duration::from_millis(500);
         config.http_base = Some(self.base.clone());
+        // WebSocket only: these tests cut the WebSocket path on purpose, and a fallback to long
+        // polling (which would go around the proxy, straight to the server) would defeat them.
+        config.transport = confab_client::Transport::WebSocket;
         Client::connect_with(config)
             .await
             .expect("connect via proxy")
