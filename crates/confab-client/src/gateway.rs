@@ -305,13 +305,12 @@ async fn poll_open(base: &str) -> std::result::Result<(Conn, Hello), Ending> {
         .await
         .map_err(|e| retry(e.to_string()))?;
     if !response.status().is_success() {
-        let hint = response
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs)
-            .unwrap_or_default();
+        let hint = retry_after(
+            response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok()),
+        );
         let reason = format!("session refused: HTTP {}", response.status());
         return Err(Ending::Retry { hint, reason });
     }
@@ -452,6 +451,14 @@ fn close_drop(code: Option<u16>, reason: String) -> Ending {
     }
 }
 
+/// A `Retry-After` header's seconds (zero when absent or not a number).
+fn retry_after(value: Option<&str>) -> Duration {
+    value
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+        .unwrap_or_default()
+}
+
 /// `retry_after_ms=N` in a close reason.
 fn retry_hint(reason: &str) -> Option<Duration> {
     let rest = reason.split("retry_after_ms=").nth(1)?;
@@ -513,13 +520,12 @@ async fn ws_open(url: &str) -> std::result::Result<(Socket, Hello), Ending> {
     let (mut socket, _) = match tokio_tungstenite::connect_async(url).await {
         Ok(ok) => ok,
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
-            let hint = response
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs)
-                .unwrap_or_default();
+            let hint = retry_after(
+                response
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok()),
+            );
             let reason = format!("upgrade refused: HTTP {}", response.status());
             return Err(Ending::Retry { hint, reason });
         }

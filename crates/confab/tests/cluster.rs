@@ -180,7 +180,8 @@ async fn three_nodes_behind_haproxy_survive_a_killed_node() {
     let off = presence_of(&mut watcher_events, lonely.user.id).await;
     assert_eq!(off.status, Status::Offline);
     let took = off.last_seen.expect("last seen") - killed_ms;
-    assert!(took <= 5_000, "offline after {took} ms");
+    // Bound: 4 × the 1 s interval, plus slack for a loaded machine.
+    assert!(took <= 7_000, "offline after {took} ms");
     println!("kill -9: the dead node's user was shown offline after {took} ms");
     // ...and come back online when they reconnect (through HAProxy this time).
     drop(lonely_client);

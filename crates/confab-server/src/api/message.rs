@@ -69,16 +69,8 @@ pub async fn send_message(
         // A retry of a message already stored is answered, not limited: retries must stay safe.
         if let Some(r) = state.store.find_send(sender, client_id).await? {
             state.metrics.duplicate_sends.inc();
-            let ack = Ack {
-                reference: None,
-                channel_id: r.channel_id,
-                client_id: r.client_id,
-                id: r.id,
-                seq: r.seq,
-                ts: r.ts,
-            };
             return Ok(Sent {
-                ack,
+                ack: ack_of(r),
                 duplicate: true,
             });
         }
@@ -110,18 +102,22 @@ pub async fn send_message(
             state.metrics.duplicate_sends.inc();
         }
     }
-    let r = appended.record;
     Ok(Sent {
-        ack: Ack {
-            reference: None,
-            channel_id: r.channel_id,
-            client_id: r.client_id,
-            id: r.id,
-            seq: r.seq,
-            ts: r.ts,
-        },
         duplicate: appended.event.is_none(),
+        ack: ack_of(appended.record),
     })
+}
+
+/// The ack of a stored send (its `ref` is filled in by the gateway).
+fn ack_of(r: confab_store::SendRecord) -> Ack {
+    Ack {
+        reference: None,
+        channel_id: r.channel_id,
+        client_id: r.client_id,
+        id: r.id,
+        seq: r.seq,
+        ts: r.ts,
+    }
 }
 
 /// Moves `user`'s read pointer, tells all of the user's sessions, and (in small channels) the

@@ -57,9 +57,12 @@ async fn contacts_see_online_idle_offline_and_last_seen() {
     for _ in 0..5 {
         b.typing(dm.id).await.expect("typing");
     }
-    let mut typing = 0;
-    let until = Instant::now() + Duration::from_millis(500);
-    while let Ok(Some(push)) = tokio::time::timeout_at(until.into(), a_events.next()).await {
+    // The first indicator arrives...
+    loop {
+        let push = tokio::time::timeout(Duration::from_secs(10), a_events.next())
+            .await
+            .expect("typing within 10 s")
+            .expect("open");
         if let ClientEvent::Typing {
             channel_id,
             user_id,
@@ -68,10 +71,17 @@ async fn contacts_see_online_idle_offline_and_last_seen() {
         {
             assert_eq!((channel_id, user_id), (dm.id, bob.id));
             assert!(expires_in_ms > 0);
-            typing += 1;
+            break;
         }
     }
-    assert_eq!(typing, 1, "one typing indicator per interval");
+    // ...and no second one within the 2 s limit, though five were sent.
+    let until = Instant::now() + Duration::from_millis(1500);
+    while let Ok(Some(push)) = tokio::time::timeout_at(until.into(), a_events.next()).await {
+        assert!(
+            !matches!(push, ClientEvent::Typing { .. }),
+            "one typing indicator per interval"
+        );
+    }
 
     b.close().await;
     let off = presence_of(&mut a_events, bob.id).await;
@@ -177,7 +187,7 @@ async fn a_node_cut_off_the_bus_shows_its_users_offline_then_online_again() {
     assert_eq!(off.status, Status::Offline);
     let bound = interval * 4;
     assert!(
-        took <= bound + Duration::from_secs(1),
+        took <= bound + Duration::from_secs(3),
         "offline after {took:?}, bound {bound:?}"
     );
     println!("partition: bob shown offline after {took:?} (bound {bound:?})");

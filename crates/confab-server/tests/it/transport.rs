@@ -487,7 +487,7 @@ async fn a_parked_long_poll_is_answered_empty_at_its_timeout_then_resumes() {
         "nothing new to acknowledge"
     );
     assert!(
-        waited >= Duration::from_millis(650) && waited < Duration::from_secs(5),
+        waited >= Duration::from_millis(650) && waited < Duration::from_secs(10),
         "{waited:?}"
     );
     // A message while the next poll is parked answers it at once.
@@ -513,7 +513,7 @@ async fn a_parked_long_poll_is_answered_empty_at_its_timeout_then_resumes() {
     alice.send(dm.id, "late", "you there?").await.expect("send");
     let (batch, took) = parked.await.expect("poll");
     assert!(
-        took < Duration::from_secs(5),
+        took < Duration::from_secs(15),
         "answered when the message came ({took:?})"
     );
     let frames = batch["frames"].as_array().expect("frames");
@@ -654,7 +654,7 @@ async fn an_idle_http_session_expires_and_its_user_goes_offline() {
     .await;
     let mut wire = Wire::identified(Kind::LongPoll, &server, &b_token).await;
     let online = loop {
-        match tokio::time::timeout(Duration::from_secs(5), a_events.next())
+        match tokio::time::timeout(Duration::from_secs(10), a_events.next())
             .await
             .expect("presence")
             .expect("open")
@@ -678,7 +678,7 @@ async fn an_idle_http_session_expires_and_its_user_goes_offline() {
     );
     // ...and his presence follows.
     let offline = loop {
-        match tokio::time::timeout(Duration::from_secs(5), a_events.next())
+        match tokio::time::timeout(Duration::from_secs(10), a_events.next())
             .await
             .expect("presence")
             .expect("open")
