@@ -689,3 +689,52 @@ async fn an_idle_http_session_expires_and_its_user_goes_offline() {
     };
     assert_eq!(offline, Status::Offline);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_channel_costs_a_long_poll_client_few_requests() {
+    let server = TestServer::start().await;
+    let (alice, _, _) = server.user("alice").await;
+    let (_, b_token, _) = server.user("bob").await;
+    let group = alice.create_group("busy", &["bob"]).await.expect("group");
+    let mut wire = Wire::identified(Kind::LongPoll, &server, &b_token).await;
+    let Wire::Http {
+        http,
+        base,
+        sid,
+        after,
+        ..
+    } = &mut wire
+    else {
+        unreachable!("long poll")
+    };
+    // 120 messages arrive while no poll is waiting...
+    for i in 0..120 {
+        alice
+            .send(group.id, &format!("c{i}"), &format!("m{i}"))
+            .await
+            .expect("send");
+    }
+    // ...and one poll brings them all, in order.
+    let batch: serde_json::Value = http
+        .get(format!(
+            "{base}/api/v1/sessions/{sid}/poll?after={after}&timeout_ms=5000"
+        ))
+        .send()
+        .await
+        .expect("poll")
+        .json()
+        .await
+        .expect("json");
+    let seqs: Vec<u64> = batch["frames"]
+        .as_array()
+        .expect("frames")
+        .iter()
+        .filter(|f| f["op"] == "event")
+        .map(|f| f["seq"].as_u64().expect("seq"))
+        .collect();
+    assert_eq!(
+        seqs,
+        (2..=121).collect::<Vec<u64>>(),
+        "one request for the whole burst"
+    );
+}
