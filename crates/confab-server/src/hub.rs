@@ -227,53 +227,32 @@ impl Hub {
     }
 
     /// Publishes a committed channel event to every node (and so every session of every member).
+    /// If the bus fails, the event is still committed: sessions find it at their next gap or resume.
     pub async fn publish_event(&self, event: &Event) {
-        let Some(text) = encode_frame(&ServerFrame::Event(event.clone())) else {
-            return;
-        };
-        if let Err(e) = self
-            .inner
-            .bus
-            .publish(&subject::channel(event.channel_id), Bytes::from(text))
-            .await
-        {
-            // The event is committed; sessions will find it when they next see a gap or resume.
-            tracing::warn!(error = %e, channel_id = %event.channel_id, seq = event.seq, "bus publish failed");
-        }
+        let frame = ServerFrame::Event(event.clone());
+        self.publish_channel_frame(event.channel_id, &frame).await;
     }
 
-    /// Publishes an ephemeral frame (a receipt) to every session subscribed to `channel`, on every
-    /// node. Not ordered with the channel's events and not replayed by the bus.
+    /// Publishes a frame (an event, or an ephemeral receipt or typing indicator) to every session
+    /// subscribed to `channel`, on every node. Only `event` frames are put in `seq` order.
     pub async fn publish_channel_frame(&self, channel: Id, frame: &ServerFrame) {
-        let Some(text) = encode_frame(frame) else {
-            return;
-        };
-        if let Err(e) = self
-            .inner
-            .bus
-            .publish(&subject::channel(channel), Bytes::from(text))
-            .await
-        {
-            tracing::warn!(error = %e, channel_id = %channel, "bus publish failed");
+        if let Some(text) = encode_frame(frame) {
+            self.publish(subject::channel(channel), text.into_bytes())
+                .await;
         }
     }
 
     /// Sends a signal to every session of `user`, on every node.
     pub async fn signal(&self, user: Id, signal: &UserSignal) {
-        let payload = match serde_json::to_vec(signal) {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot serialize user signal");
-                return;
-            }
-        };
-        if let Err(e) = self
-            .inner
-            .bus
-            .publish(&subject::user(user), Bytes::from(payload))
-            .await
-        {
-            tracing::warn!(error = %e, user_id = %user, "bus publish failed");
+        match serde_json::to_vec(signal) {
+            Ok(payload) => self.publish(subject::user(user), payload).await,
+            Err(e) => tracing::error!(error = %e, "cannot serialize user signal"),
+        }
+    }
+
+    async fn publish(&self, subject: String, payload: Vec<u8>) {
+        if let Err(e) = self.inner.bus.publish(&subject, Bytes::from(payload)).await {
+            tracing::warn!(error = %e, %subject, "bus publish failed");
         }
     }
 

@@ -7,6 +7,19 @@ use std::time::Duration;
 
 use tokio::process::{Child, Command};
 
+/// The shared PostgreSQL and NATS URLs the tests may use (`CONFAB_TEST_DATABASE_URL`,
+/// `CONFAB_TEST_NATS_URL`), or `None` after saying clearly that `test` is skipped.
+pub fn shared_urls(test: &str) -> Option<(String, String)> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    match (var("CONFAB_TEST_DATABASE_URL"), var("CONFAB_TEST_NATS_URL")) {
+        (Some(db), Some(nats)) => Some((db, nats)),
+        _ => {
+            eprintln!("SKIPPED: {test} needs CONFAB_TEST_DATABASE_URL and CONFAB_TEST_NATS_URL");
+            None
+        }
+    }
+}
+
 /// A free TCP port on 127.0.0.1 (bound, then released).
 pub fn free_port() -> std::io::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;

@@ -31,19 +31,7 @@ async fn presence_of(
 }
 
 fn services() -> Option<(String, String)> {
-    let db = std::env::var("CONFAB_TEST_DATABASE_URL")
-        .ok()
-        .filter(|v| !v.is_empty());
-    let nats = std::env::var("CONFAB_TEST_NATS_URL")
-        .ok()
-        .filter(|v| !v.is_empty());
-    match (db, nats) {
-        (Some(db), Some(nats)) => Some((db, nats)),
-        _ => {
-            eprintln!("SKIPPED: CONFAB_TEST_DATABASE_URL and CONFAB_TEST_NATS_URL are needed for cluster tests");
-            None
-        }
-    }
+    confab_testkit::services::shared_urls("the three-node cluster test")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

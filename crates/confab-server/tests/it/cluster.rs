@@ -11,19 +11,7 @@ use confab_server::config::{BusConfig, StoreConfig};
 use crate::harness::{next_event, next_push, TestServer};
 
 fn services() -> Option<(String, String)> {
-    let db = std::env::var("CONFAB_TEST_DATABASE_URL")
-        .ok()
-        .filter(|v| !v.is_empty());
-    let nats = std::env::var("CONFAB_TEST_NATS_URL")
-        .ok()
-        .filter(|v| !v.is_empty());
-    match (db, nats) {
-        (Some(db), Some(nats)) => Some((db, nats)),
-        _ => {
-            eprintln!("SKIPPED: CONFAB_TEST_DATABASE_URL and CONFAB_TEST_NATS_URL are needed for cluster tests");
-            None
-        }
-    }
+    confab_testkit::services::shared_urls("cluster tests")
 }
 
 /// Starts `n` nodes sharing a fresh schema and the NATS server.

@@ -132,12 +132,7 @@ async fn large_channels_get_counts_and_strangers_can_watch() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_cut_off_the_bus_shows_its_users_offline_then_online_again() {
-    let Ok(nats) = std::env::var("CONFAB_TEST_NATS_URL") else {
-        eprintln!("SKIPPED: CONFAB_TEST_NATS_URL is needed for the partition test");
-        return;
-    };
-    let Ok(db) = std::env::var("CONFAB_TEST_DATABASE_URL") else {
-        eprintln!("SKIPPED: CONFAB_TEST_DATABASE_URL is needed for the partition test");
+    let Some((db, nats)) = confab_testkit::services::shared_urls("the partition test") else {
         return;
     };
     // Node 2 reaches NATS only through a proxy, which the test cuts to partition it.

@@ -211,6 +211,15 @@ impl Wire {
         }
     }
 
+    /// The next `ack`, skipping other frames.
+    async fn ack(&mut self) -> confab_proto::Ack {
+        self.until(|f| match f {
+            ServerFrame::Ack(ack) => Some(ack.clone()),
+            _ => None,
+        })
+        .await
+    }
+
     /// The next frame matching `want`, skipping others (receipts, presence, echoes).
     async fn until<T>(&mut self, mut want: impl FnMut(&ServerFrame) -> Option<T>) -> T {
         loop {
@@ -259,12 +268,7 @@ async fn conversation(kind: Kind) {
         body: "hi bob".into(),
     })
     .await;
-    let ack = a
-        .until(|f| match f {
-            ServerFrame::Ack(ack) => Some(ack.clone()),
-            _ => None,
-        })
-        .await;
+    let ack = a.ack().await;
     assert_eq!((ack.reference, ack.seq), (Some(1), 2));
     assert_eq!(b.until(message_in(dm.id)).await, (2, "hi bob".into()));
     b.send(&ClientFrame::Send {
@@ -286,12 +290,7 @@ async fn conversation(kind: Kind) {
         body: "hi bob".into(),
     })
     .await;
-    let again = a
-        .until(|f| match f {
-            ServerFrame::Ack(ack) => Some(ack.clone()),
-            _ => None,
-        })
-        .await;
+    let again = a.ack().await;
     assert_eq!(
         (again.reference, again.id, again.seq),
         (Some(2), ack.id, ack.seq)
