@@ -1,4 +1,5 @@
-//! `confab`: the Confab binary. Thin over the crates: `serve` runs a node.
+//! `confab`: the Confab binary. Thin over the crates: `serve` runs a node, `chat` is the terminal
+//! client (`confab-tui`), `bench` the load generator (`confab-bench`).
 
 use std::path::PathBuf;
 
@@ -40,6 +41,10 @@ enum Command {
         #[command(flatten)]
         settings: RawConfig,
     },
+    /// The terminal client: log in, chat, scroll back through history.
+    Chat(confab_tui::ChatArgs),
+    /// The load generator: drive a running server through the real protocol and report the numbers.
+    Bench(confab_bench::BenchArgs),
 }
 
 fn init_tracing(format: LogFormat, filter: &str) -> anyhow::Result<()> {
@@ -93,14 +98,18 @@ async fn wait_for_signal() {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let filter = cli
-        .log
-        .clone()
-        .or_else(|| std::env::var("RUST_LOG").ok())
-        .unwrap_or_else(|| "info".into());
-    init_tracing(cli.log_format, &filter)?;
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     match cli.command {
-        Command::Serve { config, settings } => runtime.block_on(serve(config, settings)),
+        Command::Serve { config, settings } => {
+            let filter = cli
+                .log
+                .or_else(|| std::env::var("RUST_LOG").ok())
+                .unwrap_or_else(|| "info".into());
+            init_tracing(cli.log_format, &filter)?;
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            runtime.block_on(serve(config, settings))
+        }
+        // The terminal client owns the screen: no log lines on it.
+        Command::Chat(args) => confab_tui::run(args),
+        Command::Bench(args) => confab_bench::run(args),
     }
 }
