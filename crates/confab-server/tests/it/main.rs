@@ -10,3 +10,4 @@ mod lifecycle;
 mod presence;
 mod rest;
 mod transport;
+mod web;

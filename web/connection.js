@@ -1,0 +1,185 @@
+// One gateway session at a time, kept alive (docs/protocol.md §2, §8, §11): opens a transport,
+// answers `hello` with identify or resume, heartbeats, detects dead connections, and reconnects with
+// exponential backoff and full jitter, honouring close codes and retry hints. Falls back to long
+// polling when WebSockets fail while plain HTTP works, and tries the WebSocket again later.
+
+import { PollTransport, SocketTransport } from './transport.js';
+
+const BACKOFF_BASE_MS = 250;
+const BACKOFF_CAP_MS = 30000;
+/** WebSocket attempts that fail before `ready` while /healthz answers, before falling back. */
+const WS_FAILURES_BEFORE_FALLBACK = 2;
+/** How long to stay on long polling before trying the WebSocket again. */
+const UPGRADE_AFTER_MS = 5 * 60 * 1000;
+
+/**
+ * States reported to `onState(state, detail)`:
+ * - `connecting`: the first attempt is under way;
+ * - `online`: identified or resumed (`detail.transport` says how);
+ * - `reconnecting`: dropped, trying again (`detail.retryInMs`, `detail.code`);
+ * - `terminal`: closed with a 4100–4199 code (`detail.code`), not retrying.
+ */
+export class Connection {
+  /**
+   * @param {object} opts
+   * @param {() => object} opts.greeting the `identify` or `resume` frame to send after `hello`
+   * @param {(frame: object) => void} opts.onFrame every server frame after `hello`
+   * @param {(state: string, detail: object) => void} opts.onState
+   */
+  constructor({ greeting, onFrame, onState }) {
+    this.greeting = greeting;
+    this.onFrame = onFrame;
+    this.onState = onState;
+    this.transport = null;
+    this.online = false;
+    this.stopped = true;
+    this.attempt = 0;
+    this.wsFailures = 0;
+    this.pollUntil = 0;
+    this.timers = {};
+    this.hello = null;
+  }
+
+  start() {
+    this.stopped = false;
+    this.onState('connecting', {});
+    this.open();
+  }
+
+  stop() {
+    this.stopped = true;
+    this.online = false;
+    this.clearTimers();
+    if (this.transport) this.transport.close();
+    this.transport = null;
+  }
+
+  /** Drops the current session and resumes on a new one (e.g. after a gap history cannot fill). */
+  restart() {
+    if (this.transport) this.transport.close();
+    this.dropped(4000, 'restart');
+  }
+
+  /** Sends a frame if a session is identified; false otherwise (the caller keeps or drops it). */
+  send(frame) {
+    if (!this.online || !this.transport) return false;
+    return this.transport.send(frame);
+  }
+
+  get transportKind() {
+    return this.transport ? this.transport.kind : null;
+  }
+
+  open() {
+    this.clearTimers();
+    this.online = false;
+    const usePoll = Date.now() < this.pollUntil;
+    const handlers = {
+      frame: (f) => this.received(transport, f),
+      close: (code, reason) => {
+        if (this.transport === transport) this.dropped(code, reason);
+      },
+    };
+    const transport = usePoll ? new PollTransport(handlers) : new SocketTransport(handlers);
+    this.transport = transport;
+    this.lastHeard = Date.now();
+    // No hello within a while: the attempt failed (a socket that never opens, a black hole).
+    this.timers.hello = setTimeout(() => {
+      if (this.transport === transport && !this.hello) {
+        transport.close();
+        this.dropped(1006, 'no hello');
+      }
+    }, 15000);
+  }
+
+  received(transport, frame) {
+    if (this.transport !== transport || this.stopped) return;
+    this.lastHeard = Date.now();
+    if (frame.op === 'hello') {
+      this.hello = frame;
+      clearTimeout(this.timers.hello);
+      transport.send(this.greeting());
+      return;
+    }
+    if (frame.op === 'ready' || frame.op === 'resumed') {
+      this.online = true;
+      this.attempt = 0;
+      if (transport.kind === 'websocket') this.wsFailures = 0;
+      this.startHeartbeat(transport);
+      // The session's own frames first (it sends its outbox), then the state change.
+      this.onFrame(frame);
+      this.onState('online', { transport: transport.kind });
+      return;
+    }
+    if (frame.op === 'heartbeat_ack') return;
+    this.onFrame(frame);
+  }
+
+  startHeartbeat(transport) {
+    const interval = (this.hello && this.hello.heartbeat_interval_ms) || 30000;
+    clearInterval(this.timers.heartbeat);
+    this.timers.heartbeat = setInterval(() => {
+      if (this.transport !== transport) return;
+      if (Date.now() - this.lastHeard > 2 * interval) {
+        // Nothing heard for two intervals: the connection is dead (maybe half-open).
+        transport.close();
+        this.dropped(1006, 'silent');
+        return;
+      }
+      if (transport.kind === 'websocket') transport.send({ op: 'heartbeat' });
+    }, interval / 2);
+  }
+
+  async dropped(code, reason) {
+    const wasOnline = this.online;
+    const kind = this.transport ? this.transport.kind : null;
+    this.transport = null;
+    this.online = false;
+    this.hello = null;
+    this.clearTimers();
+    if (this.stopped) return;
+    if (code >= 4100 && code <= 4199) {
+      this.stopped = true;
+      this.onState('terminal', { code, reason });
+      return;
+    }
+    let hintMs = 0;
+    const m = /retry_after_ms=(\d+)/.exec(reason || '');
+    if (m) hintMs = Number(m[1]);
+    if (kind === 'websocket' && !wasOnline && code < 4000 && !hintMs) {
+      // The WebSocket failed before the session started. If plain HTTP works, a proxy or
+      // network is breaking WebSockets: count it, and fall back to long polling.
+      if (await this.httpWorks()) {
+        this.wsFailures += 1;
+        if (this.wsFailures >= WS_FAILURES_BEFORE_FALLBACK) {
+          this.pollUntil = Date.now() + UPGRADE_AFTER_MS;
+          this.wsFailures = 0;
+        }
+      }
+      if (this.stopped) return;
+    }
+    const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** this.attempt);
+    const wait = Math.max(hintMs, Math.random() * ceiling);
+    this.attempt += 1;
+    this.onState('reconnecting', { code, reason, retryInMs: wait });
+    this.timers.retry = setTimeout(() => {
+      if (!this.stopped) this.open();
+    }, wait);
+  }
+
+  async httpWorks() {
+    try {
+      const r = await fetch('/healthz', { cache: 'no-store' });
+      return r.ok;
+    } catch {
+      return false;
+    }
+  }
+
+  clearTimers() {
+    clearTimeout(this.timers.hello);
+    clearTimeout(this.timers.retry);
+    clearInterval(this.timers.heartbeat);
+    this.timers = {};
+  }
+}
