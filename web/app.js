@@ -235,7 +235,7 @@ function renderConversation() {
     $('conv-sub').textContent = presenceText(p);
   } else {
     dot.className = 'dot group';
-    $('conv-sub').textContent = `${ch.memberCount} members · you are ${ch.role}`;
+    $('conv-sub').textContent = `${ch.memberCount} ${ch.memberCount === 1 ? 'member' : 'members'} · you are ${ch.role}`;
   }
   $('members-button').hidden = ch.kind !== 'group';
   $('members-panel').hidden = !membersOpen || ch.kind !== 'group';
@@ -492,7 +492,9 @@ function wire() {
   });
   $('composer-input').addEventListener('input', () => {
     autoGrow();
-    if (chat && selectedId && $('composer-input').value.trim()) chat.typed(selectedId);
+    if (!chat || !selectedId) return;
+    if ($('composer-input').value.trim()) chat.typed(selectedId);
+    else chat.stoppedTyping(selectedId);
   });
 
   $('messages').addEventListener('scroll', () => {

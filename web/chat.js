@@ -10,6 +10,8 @@ const PAGE = 50;
 const GAP_PAGE = 200;
 const DELIVERED_EVERY_MS = 250;
 const TYPING_EVERY_MS = 2000;
+/** Extra wait so that a delayed `typing` reaches the server after its 2 s window, not just before. */
+const TYPING_MARGIN_MS = 150;
 /** Waits before re-sending a send the server could not complete (1000, 1010). */
 const SEND_RETRY_MS = [200, 400, 800, 1600, 3000, 3000];
 const MAX_WATCHED = 256;
@@ -44,6 +46,8 @@ export class Chat {
     this.started = false;
     this.watched = new Set();
     this.lastTypingSent = new Map();
+    this.lastInput = new Map();
+    this.typingTimers = new Map();
     this.deliveredDirty = new Set();
     this.deliveredTimer = null;
     this.maxMessageChars = 4000;
@@ -400,7 +404,7 @@ export class Chat {
       tries: 0,
     };
     this.outbox.set(entry.clientId, entry);
-    this.lastTypingSent.delete(channelId);
+    this.stoppedTyping(channelId);
     this.transmit(entry);
     this.onChange('messages', channelId);
     return null;
@@ -435,13 +439,34 @@ export class Chat {
     this.onChange('messages', entry.channelId);
   }
 
-  /** Tells the channel that the user types: at most once every 2 s, never queued. */
+  /**
+   * Tells the channel that the user types: at most once every 2 s (the server drops more), never
+   * queued. Input within the 2 s is sent when they end, if the user is still typing then.
+   */
   typed(channelId) {
     const now = Date.now();
-    if (now - (this.lastTypingSent.get(channelId) || 0) < TYPING_EVERY_MS) return;
+    this.lastInput.set(channelId, now);
+    const wait = TYPING_EVERY_MS - (now - (this.lastTypingSent.get(channelId) || 0));
+    if (wait > 0) {
+      if (!this.typingTimers.has(channelId)) {
+        const timer = setTimeout(() => {
+          this.typingTimers.delete(channelId);
+          if (Date.now() - (this.lastInput.get(channelId) || 0) < TYPING_EVERY_MS) this.typed(channelId);
+        }, wait + TYPING_MARGIN_MS);
+        this.typingTimers.set(channelId, timer);
+      }
+      return;
+    }
     if (this.connection.send({ op: 'typing', channel_id: channelId })) {
       this.lastTypingSent.set(channelId, now);
     }
+  }
+
+  /** The user stopped typing (sent the message or cleared the box). */
+  stoppedTyping(channelId) {
+    clearTimeout(this.typingTimers.get(channelId));
+    this.typingTimers.delete(channelId);
+    this.lastInput.delete(channelId);
   }
 
   /** Moves the read pointer to the newest event we hold (over the gateway; not queued). */
