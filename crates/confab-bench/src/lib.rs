@@ -1,14 +1,73 @@
-//! `confab bench`: the load generator.
+//! `confab bench`: the load generator. It drives running servers through the real protocol and
+//! reports what they cost: connections, fan-out, latency, memory, storms and transports.
+//! `docs/benchmarks.md` explains every scenario, flag and output column.
+//!
+//! # Layout
+//!
+//! - [`args`]: the command line of `confab bench` and its scenarios.
+//! - [`account`]: users, groups and direct channels provisioned once and cached in a file.
+//! - [`conn`]: the lean WebSocket client: one socket from a chosen source address, `identify` or
+//!   `resume`, nothing else.
+//! - [`frame`]: the few fields read from server frames, and the timestamped message body.
+//! - [`tally`]: what one receiver saw (a bitmap of `seq`s, buffered latencies).
+//! - [`meter`]: counters and latency histograms shared by all connections of a run.
+//! - [`usage`]: the server's RSS and CPU, and the generator's own CPU, from `/proc`.
+//! - [`transport`]: receivers over HTTP: SSE, long polling and naive history polling.
+//! - [`load`]: the engine of `room`, `dm` and `transports`: senders and receivers over channels.
+//! - [`scenario`]: one module per scenario, each turning its flags into a run and a [`Report`].
+//! - [`worker`]: splitting `idle` over worker processes (the open-files cap per process).
+//! - [`progress`]: the progress line on stderr.
+//! - [`report`]: the result of a scenario, as a table or as JSON.
 
-/// Options of `confab bench`.
-#[derive(Debug, clap::Args)]
-pub struct BenchArgs {
-    /// The server's base URL
-    #[arg(long, env = "CONFAB_SERVER", default_value = "http://127.0.0.1:8080")]
-    pub server: String,
+pub mod account;
+pub mod args;
+pub mod conn;
+pub mod frame;
+pub mod load;
+pub mod meter;
+pub mod progress;
+pub mod report;
+pub mod scenario;
+pub mod tally;
+pub mod transport;
+pub mod usage;
+pub mod worker;
+
+use anyhow::Context;
+
+pub use args::{BenchArgs, Common, Scenario};
+pub use report::Report;
+
+/// Runs one benchmark scenario and prints its results (a table, or JSON with `--json`).
+pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let json = args.scenario.common().json || args.scenario.is_worker();
+    let reports = runtime.block_on(execute(&args))?;
+    for report in &reports {
+        if json {
+            println!(
+                "{}",
+                serde_json::to_string(report).context("serializing a report")?
+            );
+        }
+    }
+    if !json {
+        report::print_table(&reports);
+    }
+    Ok(())
 }
 
-/// Runs one benchmark scenario and prints its results.
-pub fn run(args: BenchArgs) -> anyhow::Result<()> {
-    anyhow::bail!("confab bench is not built yet (server {})", args.server)
+/// Runs the scenario of `args` and returns its results (one per transport for `transports`, one
+/// otherwise) without printing them.
+pub async fn execute(args: &BenchArgs) -> anyhow::Result<Vec<Report>> {
+    match &args.scenario {
+        Scenario::Idle(a) => Ok(vec![scenario::idle::run(a).await?]),
+        Scenario::Room(a) => Ok(vec![scenario::room::run(a).await?]),
+        Scenario::Dm(a) => Ok(vec![scenario::dm::run(a).await?]),
+        Scenario::Storm(a) => Ok(vec![scenario::storm::run(a).await?]),
+        Scenario::Transports(a) => scenario::transports::run(a).await,
+    }
 }

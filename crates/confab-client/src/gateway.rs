@@ -49,6 +49,16 @@ pub const SEND_RETRIES: usize = 6;
 /// How often `delivered` confirmations are sent, at most.
 pub const DELIVERED_INTERVAL: Duration = Duration::from_millis(250);
 
+/// The SDK's reconnect delay before attempt `attempt` (from 0): exponential backoff with full
+/// jitter, a random duration in `0..=min(cap, base·2^attempt)`. Public so that other clients (the
+/// load generator) reconnect exactly as the SDK does.
+pub fn backoff_delay(base: Duration, cap: Duration, attempt: u32) -> Duration {
+    let bound = base
+        .saturating_mul(2u32.saturating_pow(attempt.min(16)))
+        .min(cap);
+    Duration::from_millis(rand::thread_rng().gen_range(0..=bound.as_millis() as u64))
+}
+
 /// Settings of a [`Client`].
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -869,13 +879,7 @@ impl Task {
     async fn reconnect(&mut self) -> std::result::Result<(Conn, Hello), Ending> {
         let mut attempt: u32 = 0;
         loop {
-            let bound = self
-                .config
-                .backoff_base
-                .saturating_mul(2u32.saturating_pow(attempt.min(16)))
-                .min(self.config.backoff_cap);
-            let delay =
-                Duration::from_millis(rand::thread_rng().gen_range(0..=bound.as_millis() as u64));
+            let delay = backoff_delay(self.config.backoff_base, self.config.backoff_cap, attempt);
             let _ = self
                 .state
                 .send(ConnectionState::BackingOff { attempt, delay });

@@ -28,7 +28,9 @@ pub mod gateway;
 pub mod http;
 
 pub use error::{ClientError, Result};
-pub use gateway::{Client, ClientConfig, ClientEvent, ConnectionState, Events, Transport};
+pub use gateway::{
+    backoff_delay, Client, ClientConfig, ClientEvent, ConnectionState, Events, Transport,
+};
 pub use http::Http;
 
 pub use confab_proto as proto;

@@ -1,0 +1,181 @@
+//! The command line of `confab bench`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Options of `confab bench`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub scenario: Scenario,
+}
+
+/// The scenarios.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Scenario {
+    /// Open N authenticated WebSocket connections and hold them: connect rate, server RSS per
+    /// connection.
+    Idle(IdleArgs),
+    /// One group of N members, S of them sending R messages/s in total: deliveries/s, latency,
+    /// losses, server CPU per delivery.
+    Room(RoomArgs),
+    /// N direct channels, each pair chatting at R messages/s: the same report as `room`.
+    Dm(DmArgs),
+    /// N clients cut at once reconnect with the SDK's backoff and resume: time to recovery,
+    /// refusals, losses, the node's responsiveness.
+    Storm(StormArgs),
+    /// The room scenario over WebSocket, SSE, long polling and naive history polling.
+    Transports(TransportsArgs),
+}
+
+impl Scenario {
+    /// The options every scenario has.
+    pub fn common(&self) -> &Common {
+        match self {
+            Scenario::Idle(a) => &a.common,
+            Scenario::Room(a) => &a.common,
+            Scenario::Dm(a) => &a.common,
+            Scenario::Storm(a) => &a.common,
+            Scenario::Transports(a) => &a.room.common,
+        }
+    }
+
+    /// Whether this process is a worker of a parent `confab bench` (prints JSON only).
+    pub fn is_worker(&self) -> bool {
+        matches!(self, Scenario::Idle(a) if a.worker.is_some())
+    }
+}
+
+/// Options of every scenario.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Common {
+    /// The server's base URL; repeat to spread connections over several servers
+    #[arg(
+        long = "server",
+        env = "CONFAB_SERVER",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub servers: Vec<String>,
+    /// The server's process id, to read its RSS and CPU from /proc; repeat for several servers
+    #[arg(long = "server-pid")]
+    pub server_pids: Vec<u32>,
+    /// Print one JSON object per result instead of a table (and no progress line)
+    #[arg(long)]
+    pub json: bool,
+    /// How long the measured window lasts
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// How long the load runs before the measured window starts
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub warmup: Duration,
+    /// File caching the provisioned users' tokens and the channels, keyed by server URL
+    #[arg(long, default_value = "confab-bench-accounts.json")]
+    pub accounts: PathBuf,
+    /// Prefix of the benchmark's usernames (`bench0`, `bench1`, …)
+    #[arg(long, default_value = "bench")]
+    pub user_prefix: String,
+    /// Source addresses to spread connections over (127.0.0.2 … 127.0.0.(N+1)), so the ~28,000
+    /// ephemeral ports per address are not the limit; 0 lets the kernel choose
+    #[arg(long, default_value_t = 16)]
+    pub source_addrs: u8,
+    /// Connection handshakes in flight at once
+    #[arg(long, default_value_t = 256)]
+    pub connect_concurrency: usize,
+}
+
+/// `confab bench idle`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct IdleArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Connections to open
+    #[arg(long, default_value_t = 1000)]
+    pub connections: usize,
+    /// Users the connections share (connection i logs in as user i mod users); default: as many
+    /// as connections, at most 1,000
+    #[arg(long)]
+    pub users: Option<usize>,
+    /// Worker processes (each holds at most 18,000 connections); default: as many as needed
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Internal: run as worker i of n (`i/n`), printing the result as JSON
+    #[arg(long, hide = true)]
+    pub worker: Option<String>,
+}
+
+/// `confab bench room`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RoomArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Members of the group, all connected (the senders included)
+    #[arg(long, default_value_t = 100)]
+    pub members: usize,
+    /// Messages per second, in total over all senders
+    #[arg(long, default_value_t = 100.0)]
+    pub rate: f64,
+    /// Members that send
+    #[arg(long, default_value_t = 10)]
+    pub senders: usize,
+    /// Message body size in bytes (at least 24: the send timestamp)
+    #[arg(long, default_value_t = 64)]
+    pub size: usize,
+}
+
+/// `confab bench dm`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DmArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Pairs of users, each with its direct channel
+    #[arg(long, default_value_t = 100)]
+    pub pairs: usize,
+    /// Messages per second per pair (each side sends half)
+    #[arg(long, default_value_t = 2.0)]
+    pub rate: f64,
+    /// Message body size in bytes (at least 24)
+    #[arg(long, default_value_t = 64)]
+    pub size: usize,
+}
+
+/// `confab bench storm`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StormArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Clients that are cut and reconnect
+    #[arg(long, default_value_t = 1000)]
+    pub clients: usize,
+    /// Groups the clients are spread over
+    #[arg(long, default_value_t = 4)]
+    pub channels: usize,
+    /// Users the clients share (client i is user i mod users); default: as many as clients, at
+    /// most 1,000
+    #[arg(long)]
+    pub users: Option<usize>,
+    /// Messages per second the sender keeps sending, spread over the groups
+    #[arg(long, default_value_t = 20.0)]
+    pub rate: f64,
+    /// First reconnect delay bound (the SDK's default), doubling per failed attempt
+    #[arg(long, default_value = "250ms", value_parser = humantime::parse_duration)]
+    pub backoff_base: Duration,
+    /// Largest reconnect delay bound (the SDK's default)
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub backoff_cap: Duration,
+    /// Give up waiting for recovery after this long
+    #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
+    pub recovery_timeout: Duration,
+}
+
+/// `confab bench transports`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TransportsArgs {
+    #[command(flatten)]
+    pub room: RoomArgs,
+    /// How often a naive polling client asks for history
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub poll_interval: Duration,
+    /// Transports to run, in order (ws, sse, longpoll, poll)
+    #[arg(long, value_delimiter = ',', default_value = "ws,sse,longpoll,poll")]
+    pub only: Vec<crate::transport::Kind>,
+}

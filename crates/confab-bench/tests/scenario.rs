@@ -1,0 +1,224 @@
+//! Every scenario, run small against a real server started in-process on port 0: the counts
+//! must be exact (every delivery, nothing lost, nothing duplicated, every storm client resumed).
+//! No timing is asserted.
+
+use std::path::Path;
+use std::time::Duration;
+
+use confab_bench::args::{DmArgs, IdleArgs, RoomArgs, StormArgs, TransportsArgs};
+use confab_bench::transport::Kind;
+use confab_bench::{execute, BenchArgs, Common, Report, Scenario};
+use confab_server::{Config, Server};
+
+struct Running {
+    server: Option<Server>,
+    dir: tempfile::TempDir,
+    base: String,
+}
+
+impl Running {
+    async fn start() -> Running {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = Config::for_test(
+            "127.0.0.1:0".parse().expect("addr"),
+            &dir.path().join("confab.db"),
+        );
+        config.send_rate = 100_000.0;
+        config.send_burst = 100_000;
+        config.identify_rate = 100_000.0;
+        config.identify_burst = 100_000;
+        let server = confab_server::start(config).await.expect("server starts");
+        let base = format!("http://{}", server.addr());
+        Running {
+            server: Some(server),
+            dir,
+            base,
+        }
+    }
+
+    fn common(&self) -> Common {
+        common(&self.base, self.dir.path())
+    }
+
+    async fn stop(mut self) {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await.expect("clean shutdown");
+        }
+    }
+}
+
+fn common(base: &str, dir: &Path) -> Common {
+    Common {
+        servers: vec![base.to_owned()],
+        server_pids: vec![std::process::id()],
+        json: true,
+        duration: Duration::from_secs(2),
+        warmup: Duration::from_millis(300),
+        accounts: dir.join("accounts.json"),
+        user_prefix: "bench".into(),
+        source_addrs: 4,
+        connect_concurrency: 32,
+    }
+}
+
+async fn one(scenario: Scenario) -> Report {
+    let mut reports = execute(&BenchArgs { scenario })
+        .await
+        .expect("scenario runs");
+    assert_eq!(reports.len(), 1);
+    let report = reports.remove(0);
+    // What `--json` prints parses back to the same result.
+    let json = serde_json::to_string(&report).expect("serializes");
+    let back: Report = serde_json::from_str(&json).expect("the JSON output parses");
+    assert_eq!(
+        (
+            back.scenario.as_str(),
+            back.connections,
+            back.deliveries,
+            back.lost,
+            back.duplicates
+        ),
+        (
+            report.scenario.as_str(),
+            report.connections,
+            report.deliveries,
+            report.lost,
+            report.duplicates
+        )
+    );
+    report
+}
+
+fn assert_exact(r: &Report, receivers: u64) {
+    assert!(r.acked > 0, "nothing was acked: {r:?}");
+    assert_eq!(r.send_errors, 0, "{r:?}");
+    assert_eq!(r.lost, 0, "{r:?}");
+    assert_eq!(r.duplicates, 0, "{r:?}");
+    assert_eq!(r.dropped, 0, "{r:?}");
+    assert_eq!(r.deliveries, r.expected_deliveries, "{r:?}");
+    assert_eq!(r.deliveries, receivers * r.acked, "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn room_delivers_every_message_to_every_member_once() {
+    let s = Running::start().await;
+    let r = one(Scenario::Room(RoomArgs {
+        common: s.common(),
+        members: 20,
+        rate: 25.0,
+        senders: 5,
+        size: 64,
+    }))
+    .await;
+    assert_eq!(r.connections, 20);
+    assert_exact(&r, 20);
+    assert!(r.latency.is_some_and(|p| p.count > 0), "{r:?}");
+    assert!(r.ack_latency.is_some());
+    assert!(r.server_cpu_us_per_delivery.is_some());
+    // A second run reuses the cached accounts and group.
+    let again = one(Scenario::Room(RoomArgs {
+        common: s.common(),
+        members: 20,
+        rate: 25.0,
+        senders: 5,
+        size: 64,
+    }))
+    .await;
+    assert_exact(&again, 20);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dm_pairs_get_each_others_messages() {
+    let s = Running::start().await;
+    let r = one(Scenario::Dm(DmArgs {
+        common: s.common(),
+        pairs: 5,
+        rate: 10.0,
+        size: 64,
+    }))
+    .await;
+    assert_eq!(r.connections, 10);
+    // Each message reaches both members of its pair (the sender's own session too).
+    assert_exact(&r, 2);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_all_get_ready() {
+    let s = Running::start().await;
+    let r = one(Scenario::Idle(IdleArgs {
+        common: s.common(),
+        connections: 100,
+        users: Some(10),
+        workers: None,
+        worker: None,
+    }))
+    .await;
+    assert_eq!(r.connections, 100);
+    assert_eq!(r.failures, 0);
+    assert_eq!(r.dropped, 0);
+    assert!(r.server_rss_before_kib.is_some() && r.rss_per_connection_kib.is_some());
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storm_clients_all_resume_and_miss_nothing() {
+    let s = Running::start().await;
+    let mut common = s.common();
+    common.warmup = Duration::from_millis(500);
+    let r = one(Scenario::Storm(StormArgs {
+        common,
+        clients: 50,
+        channels: 3,
+        users: Some(20),
+        rate: 20.0,
+        backoff_base: Duration::from_millis(50),
+        backoff_cap: Duration::from_secs(2),
+        recovery_timeout: Duration::from_secs(60),
+    }))
+    .await;
+    let storm = r.storm.clone().expect("storm result");
+    assert_eq!(storm.clients, 50);
+    assert_eq!(storm.resumed, 50, "{r:?}");
+    assert!(storm.recovery_s.is_some());
+    assert!(r.acked > 0);
+    assert_eq!(r.lost, 0, "{r:?}");
+    assert_eq!(r.duplicates, 0, "{r:?}");
+    assert_eq!(r.deliveries, r.expected_deliveries, "{r:?}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_transport_delivers_the_room_exactly() {
+    let s = Running::start().await;
+    let reports = execute(&BenchArgs {
+        scenario: Scenario::Transports(TransportsArgs {
+            room: RoomArgs {
+                common: s.common(),
+                members: 10,
+                rate: 10.0,
+                senders: 2,
+                size: 64,
+            },
+            poll_interval: Duration::from_millis(500),
+            only: vec![Kind::Ws, Kind::Sse, Kind::Longpoll, Kind::Poll],
+        }),
+    })
+    .await
+    .expect("transports run");
+    let names: Vec<_> = reports.iter().filter_map(|r| r.transport.clone()).collect();
+    assert_eq!(names, ["ws", "sse", "longpoll", "poll"]);
+    for r in &reports {
+        assert_eq!(r.connections, 10, "{r:?}");
+        assert_exact(r, 10);
+        let http = r.http_requests_per_s;
+        match r.transport.as_deref() {
+            Some("ws") => assert!(http.is_none()),
+            // A stream is one request, opened before the window.
+            Some("sse") => assert!(http.is_some()),
+            _ => assert!(http.is_some_and(|h| h > 0.0), "{r:?}"),
+        }
+    }
+    s.stop().await;
+}
