@@ -149,7 +149,8 @@ function showConnection(detail) {
       const via = detail.transport === 'long polling' ? ' (long polling)' : '';
       banner.textContent = reconnecting ? `Back online${via}` : `Connected${via}`;
       banner.classList.add('ok');
-      banner.hidden = false;
+      // The first connection over a WebSocket is the normal case: no need to say so.
+      banner.hidden = !reconnecting && !via;
       reconnecting = false;
       backTimer = setTimeout(() => {
         banner.hidden = true;

@@ -12,6 +12,8 @@ const DELIVERED_EVERY_MS = 250;
 const TYPING_EVERY_MS = 2000;
 /** Extra wait so that a delayed `typing` reaches the server after its 2 s window, not just before. */
 const TYPING_MARGIN_MS = 150;
+/** Input older than this when the 2 s window ends no longer counts as typing. */
+const TYPING_STALE_MS = 5000;
 /** Waits before re-sending a send the server could not complete (1000, 1010). */
 const SEND_RETRY_MS = [200, 400, 800, 1600, 3000, 3000];
 const MAX_WATCHED = 256;
@@ -441,7 +443,8 @@ export class Chat {
 
   /**
    * Tells the channel that the user types: at most once every 2 s (the server drops more), never
-   * queued. Input within the 2 s is sent when they end, if the user is still typing then.
+   * queued. Input within the 2 s is sent when they end, unless the user sent the message, cleared
+   * the box or stopped typing 5 s before.
    */
   typed(channelId) {
     const now = Date.now();
@@ -451,7 +454,7 @@ export class Chat {
       if (!this.typingTimers.has(channelId)) {
         const timer = setTimeout(() => {
           this.typingTimers.delete(channelId);
-          if (Date.now() - (this.lastInput.get(channelId) || 0) < TYPING_EVERY_MS) this.typed(channelId);
+          if (Date.now() - (this.lastInput.get(channelId) || 0) < TYPING_STALE_MS) this.typed(channelId);
         }, wait + TYPING_MARGIN_MS);
         this.typingTimers.set(channelId, timer);
       }

@@ -246,7 +246,10 @@ async fn lifecycle(
 pub fn router(state: AppState) -> Router {
     let mut router = Router::new().route("/", get(index));
     for &(path, content_type, body) in WEB_ASSETS {
-        router = router.route(path, get(move || async move { web_asset(content_type, body) }));
+        router = router.route(
+            path,
+            get(move || async move { web_asset(content_type, body) }),
+        );
     }
     router
         .route("/healthz", get(healthz))
@@ -262,10 +265,22 @@ pub const WEB_ASSETS: &[(&str, &str, &str)] = &[
     ("/app.js", JS, include_str!("../../../web/app.js")),
     ("/api.js", JS, include_str!("../../../web/api.js")),
     ("/chat.js", JS, include_str!("../../../web/chat.js")),
-    ("/connection.js", JS, include_str!("../../../web/connection.js")),
-    ("/transport.js", JS, include_str!("../../../web/transport.js")),
+    (
+        "/connection.js",
+        JS,
+        include_str!("../../../web/connection.js"),
+    ),
+    (
+        "/transport.js",
+        JS,
+        include_str!("../../../web/transport.js"),
+    ),
     ("/view.js", JS, include_str!("../../../web/view.js")),
-    ("/style.css", "text/css; charset=utf-8", include_str!("../../../web/style.css")),
+    (
+        "/style.css",
+        "text/css; charset=utf-8",
+        include_str!("../../../web/style.css"),
+    ),
 ];
 const JS: &str = "text/javascript; charset=utf-8";
 
@@ -287,7 +302,10 @@ async fn index(headers: HeaderMap) -> impl IntoResponse {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .filter(|h| h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)));
+        .filter(|h| {
+            h.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        });
     let ws = host.map_or(String::new(), |h| format!(" ws://{h} wss://{h}"));
     let csp = format!(
         "default-src 'self'; connect-src 'self'{ws}; img-src 'self' data:; object-src 'none'; \

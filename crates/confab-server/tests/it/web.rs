@@ -78,7 +78,10 @@ async fn every_web_asset_is_served_with_its_type_and_the_page_references_only_th
         }
     }
     for path in &referenced {
-        assert!(served.contains(path.as_str()), "{path} is referenced but not served");
+        assert!(
+            served.contains(path.as_str()),
+            "{path} is referenced but not served"
+        );
     }
 
     // Every module and style sheet in web/ is embedded (a file added there but not to
