@@ -29,7 +29,6 @@ let reconnecting = false;
 let backTimer = null;
 let toastTimer = null;
 let leaveArmed = null;
-let pendingOpen = null;
 
 // ---- login ----
 
@@ -110,16 +109,8 @@ function onChange(kind, id, detail) {
         closeConversation();
       }
       break;
-    case 'joined':
-      if (id === pendingOpen) {
-        pendingOpen = null;
-        openChannel(id);
-      }
-      break;
     case 'members':
       if (id === selectedId && membersOpen) loadMembers();
-      break;
-    case 'older':
       break;
     default:
       break;
@@ -139,6 +130,7 @@ function showConnection(detail) {
       break;
     case 'reconnecting': {
       reconnecting = true;
+      document.body.classList.add('offline');
       const secs = Math.ceil(detail.retryInMs / 1000);
       banner.textContent = secs > 1 ? `Reconnecting… (next try in ${secs} s)` : 'Reconnecting…';
       banner.classList.add('warn');
@@ -146,6 +138,7 @@ function showConnection(detail) {
       break;
     }
     case 'online': {
+      document.body.classList.remove('offline');
       const via = detail.transport === 'long polling' ? ' (long polling)' : '';
       banner.textContent = reconnecting ? `Back online${via}` : `Connected${via}`;
       banner.classList.add('ok');

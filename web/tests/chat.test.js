@@ -36,6 +36,14 @@ test('two users chat both ways and see presence, typing and read ticks', async (
   await registerInUi(alice, server, 'alice');
   await registerInUi(bob, server, 'bob');
 
+  // A server error is shown as readable text.
+  await alice.fill('#direct-input', 'nobody');
+  await alice.press('#direct-input', 'Enter');
+  await alice.waitForSelector('#toast:not([hidden])');
+  const error = await alice.textContent('#toast');
+  assert.match(error, /nobody|not found|no such/i);
+  assert.doesNotMatch(error, /[{}]/);
+
   // Alice starts a direct chat with Bob by username; it appears in Bob's list live.
   await startDirect(alice, 'bob');
   await bob.waitForSelector('#channel-list .channel:has-text("alice")');
@@ -83,5 +91,12 @@ test('two users chat both ways and see presence, typing and read ticks', async (
   await bob.context().close();
   await waitForText(alice, '#conv-sub', 'last seen');
   await alice.waitForSelector('#conv-dot.offline');
+
+  // Logging out forgets the token: a reload shows the login form.
+  await alice.click('#logout-button');
+  await alice.waitForSelector('#login-view:not([hidden])');
+  await alice.reload();
+  await alice.waitForSelector('#login-view:not([hidden])');
+  assert.equal(await alice.evaluate(() => localStorage.getItem('confab.token')), null);
   assert.deepEqual(alice.errors, []);
 });
