@@ -33,9 +33,21 @@ impl Driver {
         }
     }
 
-    /// Handles a terminal event (key, mouse, resize).
+    /// Handles a terminal event (key, mouse, paste, resize).
     pub fn terminal_event(&mut self, event: &Event, now: Instant) {
         let on_form = matches!(self.app.screen, Screen::Login(_));
+        if let Event::Paste(text) = event {
+            // Pasted line breaks stay in the message instead of sending it.
+            for c in text.chars().filter(|c| *c != '\r') {
+                let action = if c == '\n' {
+                    Action::Newline
+                } else {
+                    Action::Char(c)
+                };
+                self.act(action, now);
+            }
+            return;
+        }
         if let Some(action) = input::action(event, on_form) {
             self.act(action, now);
         }

@@ -87,6 +87,18 @@ enum Internal {
     Connected(Box<Session>),
 }
 
+/// How to get a session.
+enum Attempt {
+    /// With the saved token.
+    Saved(String),
+    /// Log in (or register) first.
+    Login {
+        username: String,
+        password: String,
+        register: bool,
+    },
+}
+
 struct Net {
     config: NetConfig,
     http: Http,
@@ -114,7 +126,7 @@ impl Net {
 
     async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
         match self.config.tokens.load() {
-            Ok(Some(token)) => self.start_connect(Some(token), None),
+            Ok(Some(token)) => self.start_connect(Attempt::Saved(token)),
             Ok(None) => self.report(NetEvent::NeedLogin { error: None }).await,
             Err(e) => {
                 let error = format!(
@@ -148,20 +160,22 @@ impl Net {
         let _ = self.events.send(event).await;
     }
 
-    /// Connects with a saved token (`saved`), or logs in first (`login`: username, password,
-    /// register), in a task of its own.
-    fn start_connect(&mut self, saved: Option<String>, login: Option<(String, String, bool)>) {
+    /// Gets a session, in a task of its own.
+    fn start_connect(&mut self, attempt: Attempt) {
         let config = self.config.clone();
         let http = self.http.clone();
         let events = self.events.clone();
         let internal = self.internal_tx.clone();
         let task = tokio::spawn(async move {
-            let outcome = match (saved, login) {
-                (Some(token), _) => connect_saved(&config, &events, token).await,
-                (None, Some((username, password, register))) => {
+            let outcome = match attempt {
+                Attempt::Saved(token) => connect_saved(&config, &events, token).await,
+                Attempt::Login {
+                    username,
+                    password,
+                    register,
+                } => {
                     login_and_connect(&config, &http, &events, &username, &password, register).await
                 }
-                (None, None) => return,
             };
             match outcome {
                 Ok(session) => {
@@ -219,7 +233,11 @@ impl Net {
             if let Some(old) = self.session.take() {
                 old.end().await;
             }
-            self.start_connect(None, Some((username, password, register)));
+            self.start_connect(Attempt::Login {
+                username,
+                password,
+                register,
+            });
             return;
         }
         if command == Command::Logout {

@@ -1,6 +1,6 @@
-//! The real terminal: raw mode, the alternate screen, mouse reporting and (where the terminal
-//! supports it) unambiguous key codes so that Shift+Enter is seen; all of it undone on exit, on
-//! error and on panic. Key events are read on a thread of their own and the UI loop selects over
+//! The real terminal: raw mode, the alternate screen, mouse reporting, bracketed paste and (where
+//! the terminal supports it) unambiguous key codes so that Shift+Enter is seen; all of it undone on
+//! exit, on error and on panic. Key events are read on a thread of their own and the UI loop selects over
 //! them, the network's reports and a clock tick.
 
 use std::io::{self, Stdout};
@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use ratatui::backend::CrosstermBackend;
 use ratatui::crossterm::event::{
-    self, DisableMouseCapture, EnableMouseCapture, KeyboardEnhancementFlags,
-    PopKeyboardEnhancementFlags, PushKeyboardEnhancementFlags,
+    self, DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
+    KeyboardEnhancementFlags, PopKeyboardEnhancementFlags, PushKeyboardEnhancementFlags,
 };
 use ratatui::crossterm::execute;
 use ratatui::crossterm::terminal::{
@@ -40,7 +40,12 @@ impl Guard {
         install_panic_hook();
         enable_raw_mode().context("switching the terminal to raw mode")?;
         let mut stdout = io::stdout();
-        let setup = execute!(stdout, EnterAlternateScreen, EnableMouseCapture);
+        let setup = execute!(
+            stdout,
+            EnterAlternateScreen,
+            EnableMouseCapture,
+            EnableBracketedPaste
+        );
         if let Err(e) = setup {
             restore();
             return Err(e).context("setting up the terminal");
@@ -74,6 +79,7 @@ fn restore() {
     let _ = execute!(stdout, PopKeyboardEnhancementFlags);
     let _ = execute!(
         stdout,
+        DisableBracketedPaste,
         DisableMouseCapture,
         LeaveAlternateScreen,
         ratatui::crossterm::cursor::Show

@@ -300,6 +300,20 @@ async fn register_chat_read_typing_and_presence() {
     let screen = tui.until_shows("alice: done typing").await;
     assert!(!screen.contains("alice is typing"), "{screen}");
 
+    // A pasted line break stays in the message; Enter sends both lines as one message.
+    let paste = Event::Paste("line one\nline two".into());
+    tui.driver.terminal_event(&paste, Instant::now());
+    tui.key(KeyCode::Enter);
+    let body = next_matching(&mut alice_events, |push| match push {
+        ClientEvent::Event(e) if e.author.id == carol_id => match e.body {
+            EventBody::Message { body, .. } => Some(body),
+            _ => None,
+        },
+        _ => None,
+    })
+    .await;
+    assert_eq!(body, "line one\nline two");
+
     // Alice goes away: offline, with when she was last seen.
     alice_client.close().await;
     tui.until_shows("alice · last seen").await;
