@@ -3,7 +3,8 @@
 //!
 //! A **channel topic** exists while at least one session on this node belongs to a member of the
 //! channel. Its task reads the channel's bus subject, puts events back in `seq` order (dropping
-//! repeats, filling gaps from the store), serializes nothing (the payload is already the frame
+//! repeats; an event ahead of a missing one waits briefly for it, then the gap is filled from the
+//! store), serializes nothing (the payload is already the frame
 //! clients receive), and pushes the same bytes into each subscribed session's bounded queue.
 //!
 //! A **user topic** exists while the user has a session on this node. It carries [`UserSignal`]s:
@@ -11,10 +12,10 @@
 //!
 //! A session whose queue is full is told to close as a slow consumer; the hub never blocks on it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
@@ -27,6 +28,14 @@ use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::AbortHandle;
 
 use crate::metrics::Metrics;
+
+/// How long a channel topic holds events that arrived ahead of a missing one before it takes the
+/// missing ones from the store. Messages committed together (group commit) are published by
+/// their senders in any order; they normally all arrive well within this.
+const REORDER_WAIT: Duration = Duration::from_millis(20);
+
+/// Most events held ahead of a gap; past this the gap is filled from the store at once.
+const MAX_AHEAD: usize = 1024;
 
 /// Identifies one session (connection) on this node.
 pub type SessionKey = u64;
@@ -454,7 +463,17 @@ async fn run_channel_topic(
         .store(next.saturating_sub(1), Ordering::Release);
     let _ = ready.send(true);
 
+    // Events that arrived ahead of a missing one, waiting (at most REORDER_WAIT) for it: senders
+    // whose messages commit together publish in any order, and the bus itself may reorder.
+    let mut ahead: BTreeMap<u64, (Utf8Bytes, Option<Id>)> = BTreeMap::new();
+    let mut gap_deadline: Option<Instant> = None;
     loop {
+        let wait_for_gap = async {
+            match gap_deadline {
+                Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
+                None => std::future::pending().await,
+            }
+        };
         let payload = tokio::select! {
             payload = sub.next() => match payload {
                 Some(p) => p,
@@ -469,6 +488,18 @@ async fn run_channel_topic(
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, channel_id = %channel, "cannot recheck channel"),
                 }
+                next = release_ahead(&topic, channel, &mut ahead, next);
+                gap_deadline = gap_deadline.filter(|_| !ahead.is_empty());
+                continue;
+            }
+            _ = wait_for_gap => {
+                // The missing events are committed (they were published after their commit):
+                // take them from the store, then what waited behind them.
+                if let Some(&first) = ahead.keys().next() {
+                    next = fill_gap(&*store, &metrics, &topic, channel, next, first).await;
+                }
+                next = release_ahead(&topic, channel, &mut ahead, next);
+                gap_deadline = (!ahead.is_empty()).then(|| Instant::now() + REORDER_WAIT);
                 continue;
             }
         };
@@ -495,24 +526,65 @@ async fn run_channel_topic(
         if head.channel_id != Some(channel) || seq < next {
             continue; // A repeat, or already filled from the store.
         }
-        if seq > next {
-            next = fill_gap(&*store, &metrics, &topic, channel, next, seq).await;
-        }
         let Ok(frame) = Utf8Bytes::try_from(payload) else {
             continue;
         };
-        fan_out(&topic, channel, seq, frame);
-        next = seq + 1;
-        metrics
-            .fanout_seconds
-            .observe(started.elapsed().as_secs_f64());
         let gone = match head.kind.as_deref() {
             Some("member_removed") => head.user.map(|u| u.id),
             Some("member_left") => head.author.map(|a| a.id),
             _ => None,
         };
-        drop_departed(&topic, gone, seq);
+        if seq > next {
+            ahead.insert(seq, (frame, gone));
+            if ahead.len() > MAX_AHEAD {
+                let first = ahead.keys().next().copied().unwrap_or(seq);
+                next = fill_gap(&*store, &metrics, &topic, channel, next, first).await;
+                next = release_ahead(&topic, channel, &mut ahead, next);
+            }
+            gap_deadline = match gap_deadline {
+                _ if ahead.is_empty() => None,
+                Some(deadline) => Some(deadline),
+                None => Some(Instant::now() + REORDER_WAIT),
+            };
+            continue;
+        }
+        deliver(&topic, channel, seq, frame, gone);
+        next = release_ahead(&topic, channel, &mut ahead, seq + 1);
+        if ahead.is_empty() {
+            gap_deadline = None;
+        }
+        metrics
+            .fanout_seconds
+            .observe(started.elapsed().as_secs_f64());
     }
+}
+
+/// Fans out one event, then stops delivering to a member it removed.
+fn deliver(topic: &Topic, channel: Id, seq: u64, frame: Utf8Bytes, gone: Option<Id>) {
+    fan_out(topic, channel, seq, frame);
+    drop_departed(topic, gone, seq);
+}
+
+/// Fans out the events that waited for `next` and now follow on from it (dropping any already
+/// filled from the store); returns the next `seq` to expect.
+fn release_ahead(
+    topic: &Topic,
+    channel: Id,
+    ahead: &mut BTreeMap<u64, (Utf8Bytes, Option<Id>)>,
+    mut next: u64,
+) -> u64 {
+    while let Some(entry) = ahead.first_entry() {
+        let seq = *entry.key();
+        if seq > next {
+            break;
+        }
+        let (frame, gone) = entry.remove();
+        if seq == next {
+            deliver(topic, channel, seq, frame, gone);
+            next += 1;
+        }
+    }
+    next
 }
 
 /// After fanning out a removal at `seq`, no later event reaches the removed user's sessions

@@ -59,6 +59,37 @@ fn bench_backend(c: &mut Criterion, name: &str, rt: &tokio::runtime::Runtime, fx
             }
         })
     });
+    // Many senders at once, as a busy server has them: each iteration is 64 concurrent appends,
+    // which group commit (SQLite) stores in a few transactions.
+    let mut group = c.benchmark_group(format!("{name}: 64 concurrent appends"));
+    group.throughput(criterion::Throughput::Elements(64));
+    group.bench_function("committed", |b| {
+        b.to_async(rt).iter(|| {
+            let base = n.fetch_add(64, Ordering::Relaxed);
+            let (store, body) = (fx.store.clone(), body.clone());
+            async move {
+                let sends = (0..64).map(|k| {
+                    let store = store.clone();
+                    let body = body.clone();
+                    tokio::spawn(async move {
+                        store
+                            .append_message(
+                                fx.channel,
+                                fx.sender,
+                                &format!("c-{}", base + k),
+                                &body,
+                            )
+                            .await
+                            .expect("append")
+                    })
+                });
+                for send in sends.collect::<Vec<_>>() {
+                    send.await.expect("join");
+                }
+            }
+        })
+    });
+    group.finish();
     c.bench_function(&format!("{name}: read a page of 50 events"), |b| {
         b.to_async(rt).iter(|| {
             let store = fx.store.clone();

@@ -20,6 +20,7 @@ pub async fn run(store: Arc<dyn Store>) {
     groups_and_roles(&*store, &tag).await;
     seq_is_gapless_under_concurrent_senders(store.clone(), &tag).await;
     sends_are_idempotent(&*store, &tag).await;
+    concurrent_bursts_keep_every_guarantee(store.clone(), &tag).await;
     history_pages(&*store, &tag).await;
     read_pointers_and_unread(&*store, &tag).await;
     retention_prunes_and_says_so(&*store, &tag).await;
@@ -276,6 +277,106 @@ async fn sends_are_idempotent(store: &dyn Store, tag: &str) {
         store.append_message(ch, stranger, "x", "intrude").await,
         Err(StoreError::Forbidden(_))
     ));
+}
+
+/// Many sends at once (as group commit batches them): several channels, every message sent twice
+/// concurrently, and a stranger among the senders. Each channel stays gapless, each repeat gets the
+/// original record and stores nothing, the stranger is refused, and history holds every message
+/// once with its author.
+async fn concurrent_bursts_keep_every_guarantee(store: Arc<dyn Store>, tag: &str) {
+    let owner = user(&*store, &format!("bo{tag}")).await;
+    let member = user(&*store, &format!("bm{tag}")).await;
+    let stranger = user(&*store, &format!("bs{tag}")).await;
+    let mut channels = Vec::new();
+    for name in ["b1", "b2", "b3"] {
+        let ch = store
+            .create_group(owner, name, &[member], 100)
+            .await
+            .expect("group")
+            .channel_id;
+        channels.push(ch);
+    }
+    let mut tasks = Vec::new();
+    for n in 0..60u32 {
+        for copy in 0..2 {
+            let store = store.clone();
+            let ch = channels[n as usize % channels.len()];
+            let sender = if n.is_multiple_of(2) { owner } else { member };
+            tasks.push(tokio::spawn(async move {
+                let body = format!("burst {n} copy {copy}");
+                let out = store
+                    .append_message(ch, sender, &format!("burst-{n}"), &body)
+                    .await
+                    .expect("append");
+                (n, Some(out))
+            }));
+        }
+        if n.is_multiple_of(10) {
+            let store = store.clone();
+            let ch = channels[0];
+            tasks.push(tokio::spawn(async move {
+                let refused = store.append_message(ch, stranger, "x", "intrude").await;
+                assert!(
+                    matches!(refused, Err(StoreError::Forbidden(_))),
+                    "a stranger's send in a burst is refused: {refused:?}"
+                );
+                (u32::MAX, None)
+            }));
+        }
+    }
+    let mut by_message: std::collections::HashMap<u32, Vec<crate::Appended>> = Default::default();
+    for t in tasks {
+        let (n, out) = t.await.expect("join");
+        if let Some(out) = out {
+            by_message.entry(n).or_default().push(out);
+        }
+    }
+    assert_eq!(by_message.len(), 60);
+    for (n, outs) in &by_message {
+        assert_eq!(outs.len(), 2);
+        assert_eq!(
+            outs[0].record, outs[1].record,
+            "both copies of {n} get one record"
+        );
+        let stored = outs.iter().filter(|o| o.event.is_some()).count();
+        assert_eq!(stored, 1, "message {n} is stored once");
+    }
+    for ch in channels {
+        let page = store
+            .history(
+                ch,
+                HistoryQuery {
+                    limit: 100,
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("history");
+        let seqs: Vec<u64> = page.events.iter().map(|e| e.seq).collect();
+        // The creation event, then 20 messages, in one gapless sequence.
+        assert_eq!(seqs, (1..=page.last_seq).collect::<Vec<_>>(), "gapless");
+        let messages: Vec<_> = page
+            .events
+            .iter()
+            .filter_map(|e| match &e.body {
+                EventBody::Message { body, client_id } => Some((e, body, client_id)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(messages.len(), 20, "every message once");
+        for (event, body, client_id) in messages {
+            let n: u32 = client_id
+                .strip_prefix("burst-")
+                .and_then(|n| n.parse().ok())
+                .expect("a burst message");
+            assert!(body.starts_with(&format!("burst {n} copy ")));
+            let expected = if n.is_multiple_of(2) { owner } else { member };
+            assert_eq!(event.author.id, expected);
+            assert!(!event.author.username.is_empty());
+            let record = &by_message[&n][0].record;
+            assert_eq!((record.seq, record.id), (event.seq, event.id));
+        }
+    }
 }
 
 async fn history_pages(store: &dyn Store, tag: &str) {

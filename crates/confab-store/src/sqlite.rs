@@ -5,6 +5,8 @@
 //! commit). `seq` is assigned with `UPDATE channels SET last_seq = last_seq + 1 … RETURNING` inside
 //! the transaction that inserts the event, so it is gapless and strictly increasing.
 
+mod appender;
+
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -44,6 +46,8 @@ pub struct SqliteStore {
     /// Several connections for reads, which run beside writes in WAL mode.
     reader: SqlitePool,
     ids: Arc<Snowflake>,
+    /// Message appends go through one task that commits whatever is queued in one transaction.
+    appends: tokio::sync::mpsc::Sender<appender::AppendRequest>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -75,10 +79,12 @@ impl SqliteStore {
             .max_connections(4)
             .connect_with(options.read_only(true))
             .await?;
+        let ids = Arc::new(Snowflake::new(node_id));
         Ok(SqliteStore {
+            appends: appender::spawn(writer.clone(), ids.clone()),
             writer,
             reader,
-            ids: Arc::new(Snowflake::new(node_id)),
+            ids,
         })
     }
 
@@ -616,57 +622,17 @@ impl Store for SqliteStore {
         client_id: &str,
         body: &str,
     ) -> Result<Appended> {
-        let mut tx = self.write_tx().await?;
-        let existing = sqlx::query(
-            "SELECT channel_id, seq, id, ts FROM sends WHERE sender_id = ? AND client_id = ?",
-        )
-        .bind(sender.0)
-        .bind(client_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(row) = existing {
-            return Ok(Appended {
-                record: SendRecord {
-                    channel_id: Id(row.try_get("channel_id")?),
-                    client_id: client_id.to_owned(),
-                    id: Id(row.try_get("id")?),
-                    seq: to_u64(row.try_get("seq")?),
-                    ts: row.try_get("ts")?,
-                },
-                event: None,
-            });
-        }
-        if role_in(&mut tx, channel, sender).await?.is_none() {
-            return Err(StoreError::Forbidden("not a member of this channel".into()));
-        }
-        let author = user_ref(&mut tx, sender).await?;
-        let body = EventBody::Message {
-            body: body.to_owned(),
+        let (reply, outcome) = tokio::sync::oneshot::channel();
+        let request = appender::AppendRequest {
+            channel,
+            sender,
             client_id: client_id.to_owned(),
+            body: body.to_owned(),
+            reply,
         };
-        let event = self.append_event(&mut tx, channel, author, body).await?;
-        sqlx::query(
-            "INSERT INTO sends (sender_id, client_id, channel_id, seq, id, ts) VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(sender.0)
-        .bind(client_id)
-        .bind(channel.0)
-        .bind(to_i64(event.seq))
-        .bind(event.id.0)
-        .bind(event.ts)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(Appended {
-            record: SendRecord {
-                channel_id: channel,
-                client_id: client_id.to_owned(),
-                id: event.id,
-                seq: event.seq,
-                ts: event.ts,
-            },
-            event: Some(event),
-        })
+        let closed = || StoreError::Unavailable("the store is closed".into());
+        self.appends.send(request).await.map_err(|_| closed())?;
+        outcome.await.map_err(|_| closed())?
     }
 
     async fn find_send(&self, sender: Id, client_id: &str) -> Result<Option<SendRecord>> {
