@@ -477,7 +477,7 @@ fn draw_status(frame: &mut Frame, app: &App, area: Rect) {
 }
 
 fn draw_help(frame: &mut Frame, area: Rect) {
-    let rect = centered(area, 74, HELP.len() as u16 + 4);
+    let rect = centered(area, 74, HELP.len() as u16 + 2);
     let block = Block::bordered().title(" Help · any key closes ");
     let inner = block.inner(rect);
     frame.render_widget(Clear, rect);
