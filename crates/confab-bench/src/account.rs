@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use confab_client::Http;
-use confab_proto::Id;
+use confab_proto::{ErrorCode, Id};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
@@ -88,8 +88,16 @@ impl Accounts {
             .get(base)
             .and_then(|s| s.users.values().next())
         {
-            if http.with_token(&first.token).me().await.is_err() {
-                self.file.servers.remove(base);
+            match http.with_token(&first.token).me().await {
+                Ok(_) => {}
+                // The token is unknown: the server's data was reset; provision again.
+                Err(e) if e.api().is_some_and(|b| b.code == ErrorCode::Unauthorized) => {
+                    self.file.servers.remove(base);
+                }
+                Err(e) => {
+                    return Err(e)
+                        .with_context(|| format!("checking the cached accounts on {base}"));
+                }
             }
         }
         let names: Vec<String> = (0..n).map(|i| self.username(i)).collect();

@@ -53,6 +53,21 @@ impl<'a> Incoming<'a> {
     }
 }
 
+/// The channel, `seq` and send time of an `event` frame as this server writes it (`op`,
+/// `channel_id` and `seq` first), read without a JSON parser; `None` for any other frame, which
+/// then goes through [`Incoming::parse`].
+pub fn fast_event(text: &str) -> Option<(&str, u64, Option<u64>)> {
+    let rest = text.strip_prefix(r#"{"op":"event","channel_id":""#)?;
+    let (channel, rest) = rest.split_once('"')?;
+    let rest = rest.strip_prefix(r#","seq":"#)?;
+    let end = rest.find(|c: char| !c.is_ascii_digit())?;
+    let seq = rest[..end].parse().ok()?;
+    let sent = rest
+        .find(r#""body":""#)
+        .and_then(|at| sent_at(&rest[at + 8..]));
+    Some((channel, seq, sent))
+}
+
 /// Smallest `--size`: the send timestamp (19 digits) and a separator fit.
 pub const MIN_BODY: usize = 24;
 
@@ -123,6 +138,8 @@ mod tests {
         assert_eq!(f.channel_id, Some("5"));
         assert_eq!(f.seq, Some(42));
         assert_eq!(f.sent_at(), Some(77));
+        assert_eq!(fast_event(&text), Some(("5", 42, Some(77))));
+        assert_eq!(fast_event(r#"{"op":"ack","ref":1}"#), None);
     }
 
     #[test]

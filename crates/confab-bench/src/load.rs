@@ -144,6 +144,12 @@ async fn ws_member(ctx: Arc<Ctx>, index: usize, m: Member, ready: Ready) -> Opti
         tokio::select! {
             msg = ws.next() => match msg {
                 Some(Ok(Message::Text(text))) => {
+                    if let Some((ch, seq, sent)) = frame::fast_event(text.as_str()) {
+                        if ch == channel {
+                            tally.record(seq, sent, now_ns(), meter);
+                        }
+                        continue;
+                    }
                     let Some(f) = Incoming::parse(text.as_str()) else { continue };
                     match f.op() {
                         "event" => receive(&mut tally, channel, &f, meter),
@@ -199,7 +205,8 @@ async fn ws_member(ctx: Arc<Ctx>, index: usize, m: Member, ready: Ready) -> Opti
                         // Senders start at random offsets within one period, spread out.
                         let offset = period.mul_f64(rand::thread_rng().gen::<f64>());
                         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + offset, period);
-                        tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+                        // Open loop: a late tick is sent at once, so the offered rate holds.
+                        tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
                         sending = Some(tick);
                     }
                     Phase::Draining => sending = None,
@@ -284,42 +291,37 @@ pub async fn run(common: &Common, spec: LoadSpec) -> anyhow::Result<Report> {
         window_start + common.duration.as_nanos() as u64,
     );
     let _ = phase_tx.send(Phase::Sending);
+    let sending_since = Instant::now();
     tokio::time::sleep(common.warmup).await;
     progress.phase("measuring");
     let mark = CpuMark::now(pids);
     let requests_before = Meter::count(&meter.http_requests);
+    let sent_before = Meter::count(&meter.sent);
     tokio::time::sleep(common.duration).await;
     let cpu = mark.since(pids);
     let requests = Meter::count(&meter.http_requests) - requests_before;
+    let sent_in_window = Meter::count(&meter.sent) - sent_before;
 
     progress.phase("draining");
     let _ = phase_tx.send(Phase::Draining);
+    // Wait for every send's answer while answers keep coming (a saturated server may be far
+    // behind), then for the deliveries.
     let answered = || Meter::count(&meter.acked) + Meter::count(&meter.send_errors);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while answered() < Meter::count(&meter.sent) && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    settle(
+        answered,
+        || Meter::count(&meter.sent),
+        Duration::from_secs(5),
+    )
+    .await;
+    let acked_per_s = Meter::count(&meter.acked) as f64 / sending_since.elapsed().as_secs_f64();
     let last: Vec<u64> = ctx.last_acked.iter().map(|a| a.load(Relaxed)).collect();
     let expected: u64 = bases
         .iter()
         .map(|&(ch, base)| last[ch].saturating_sub(base))
         .sum();
-    // Wait until every expected delivery arrived, or nothing arrived for a while.
     let quiet = Duration::from_secs(2) + spec.poll_interval;
-    let mut seen = Meter::count(&meter.deliveries);
-    let mut since = Instant::now();
-    let cap = Instant::now() + Duration::from_secs(60) + spec.poll_interval * 2;
-    while Meter::count(&meter.deliveries) < expected
-        && since.elapsed() < quiet
-        && Instant::now() < cap
-    {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        let now = Meter::count(&meter.deliveries);
-        if now != seen {
-            seen = now;
-            since = Instant::now();
-        }
-    }
+    settle(|| Meter::count(&meter.deliveries), || expected, quiet).await;
+    let unanswered = Meter::count(&meter.sent).saturating_sub(answered());
     let _ = phase_tx.send(Phase::Stop);
     let mut lost = 0;
     let mut duplicates = 0;
@@ -347,7 +349,9 @@ pub async fn run(common: &Common, spec: LoadSpec) -> anyhow::Result<Report> {
         connects_per_s: Some(bases.len() as f64 / connect_s.max(1e-9)),
         window_s: cpu.wall_s,
         sent: Meter::count(&meter.sent),
+        sent_per_s: Some(sent_in_window as f64 / cpu.wall_s.max(1e-9)),
         acked: Meter::count(&meter.acked),
+        acked_per_s: Some(acked_per_s),
         send_errors: Meter::count(&meter.send_errors),
         rate_limited: Meter::count(&meter.rate_limited),
         deliveries,
@@ -364,7 +368,35 @@ pub async fn run(common: &Common, spec: LoadSpec) -> anyhow::Result<Report> {
     };
     report.set_cpu(cpu, window_deliveries);
     report.hints = hints(&report, &errors);
+    if unanswered > 0 {
+        report.hints.push(format!(
+            "{unanswered} sends had no answer when the run ended: the server was saturated (acks far behind), so these figures are past its capacity"
+        ));
+    }
     Ok(report)
+}
+
+/// Waits until `count` reaches `target` and then holds still for half a second (so late extras
+/// are seen too), or until it makes no progress for `quiet`, or for two minutes at most.
+pub async fn settle(count: impl Fn() -> u64, target: impl Fn() -> u64, quiet: Duration) {
+    let cap = Instant::now() + Duration::from_secs(120);
+    let mut seen = count();
+    let mut since = Instant::now();
+    loop {
+        let reached = seen >= target();
+        if (reached && since.elapsed() >= Duration::from_millis(500))
+            || since.elapsed() >= quiet
+            || Instant::now() >= cap
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let now = count();
+        if now != seen {
+            seen = now;
+            since = Instant::now();
+        }
+    }
 }
 
 /// Advice for refusals seen in a run.

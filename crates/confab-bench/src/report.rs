@@ -30,7 +30,11 @@ pub struct Report {
     /// Seconds of the measured window.
     pub window_s: f64,
     pub sent: u64,
+    /// Messages sent per second over the window (the offered rate actually achieved).
+    pub sent_per_s: Option<f64>,
     pub acked: u64,
+    /// Sends acked per second, from the first send to the last answer: the durable throughput.
+    pub acked_per_s: Option<f64>,
     pub send_errors: u64,
     /// Of `send_errors`, 1007 `rate_limited`.
     pub rate_limited: u64,
@@ -165,6 +169,10 @@ fn rows(r: &Report) -> Vec<(&'static str, String)> {
                 r.sent, r.acked, r.send_errors, r.rate_limited
             ),
         ));
+        if r.sent_per_s.is_some() {
+            rows.push(("sent per s (window)", f1(r.sent_per_s)));
+            rows.push(("acked per s (first send to last ack)", f1(r.acked_per_s)));
+        }
         rows.push((
             "deliveries / expected",
             format!("{} / {}", r.deliveries, r.expected_deliveries),

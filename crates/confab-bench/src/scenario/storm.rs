@@ -167,16 +167,12 @@ pub async fn run(a: &StormArgs) -> anyhow::Result<Report> {
         .iter()
         .map(|&(ch, base)| probe.last_acked[ch].saturating_sub(base))
         .sum();
-    let mut seen = Meter::count(&meter.deliveries);
-    let mut since = Instant::now();
-    while Meter::count(&meter.deliveries) < expected && since.elapsed() < Duration::from_secs(3) {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        let now = Meter::count(&meter.deliveries);
-        if now != seen {
-            seen = now;
-            since = Instant::now();
-        }
-    }
+    load::settle(
+        || Meter::count(&meter.deliveries),
+        || expected,
+        Duration::from_secs(3),
+    )
+    .await;
     let _ = stage_tx.send(Stage::Stop);
     let (mut lost, mut duplicates, mut deliveries) = (0, 0, 0);
     for t in tasks {
