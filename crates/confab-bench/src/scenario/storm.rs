@@ -239,6 +239,13 @@ pub async fn run(a: &StormArgs) -> anyhow::Result<Report> {
     };
     report.set_cpu(cpu, deliveries);
     report.hints = load::hints(&report, &errors);
+    // Refused resumes are the node's admission control at work, not a misconfiguration.
+    report
+        .hints
+        .retain(|h| !h.starts_with("the server refused connections"));
+    if report.refusals > 0 {
+        report.hints.push("resumes refused with 4006 are the node's admission control (--resume-rate, --resume-burst; 1,000/s by default); raising them trades the node's CPU for a faster recovery".into());
+    }
     if !recovered {
         report.hints.push(format!(
             "only {} of {} clients resumed within --recovery-timeout",
