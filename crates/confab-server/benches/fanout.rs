@@ -8,16 +8,16 @@ use confab_bus::LocalBus;
 use confab_proto::{Event, EventBody, Id, UserRef};
 use confab_server::hub::{Hub, Outbound, SessionHandle};
 use confab_server::metrics::Metrics;
+use confab_server::queue::SessionQueue;
 use confab_store::{SqliteStore, Store};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use tokio::sync::{mpsc, Notify};
 
 fn fanout(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let dir = tempfile::tempdir().expect("tempdir");
     let mut group = c.benchmark_group("hub fan-out of one event");
     for sessions in [10usize, 100, 1000] {
-        let (hub, channel, author, mut receivers) = rt.block_on(async {
+        let (hub, channel, author, receivers) = rt.block_on(async {
             let store: Arc<dyn Store> = Arc::new(
                 SqliteStore::open(&dir.path().join(format!("b{sessions}.db")), 1)
                     .await
@@ -43,16 +43,14 @@ fn fanout(c: &mut Criterion) {
             );
             let mut receivers = Vec::new();
             for key in 0..sessions {
-                let (tx, rx) = mpsc::channel(1024);
                 let handle = SessionHandle {
                     key: key as u64,
                     user: a.id,
                     token_hash: [0; 32],
-                    tx,
-                    overflow: Arc::new(Notify::new()),
+                    queue: Arc::new(SessionQueue::new(1024)),
                 };
                 hub.subscribe(&handle, channel, 1).await;
-                receivers.push((handle, rx));
+                receivers.push(handle);
             }
             (
                 hub,
@@ -80,9 +78,9 @@ fn fanout(c: &mut Criterion) {
                         },
                     };
                     hub.publish_event(&event).await;
-                    for (_, rx) in receivers.iter_mut() {
-                        match rx.recv().await {
-                            Some(Outbound::Event { .. }) => {}
+                    for handle in &receivers {
+                        match handle.queue.recv().await {
+                            Outbound::Event { .. } => {}
                             other => panic!("expected the event, got {other:?}"),
                         }
                     }

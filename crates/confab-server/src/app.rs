@@ -13,13 +13,14 @@ use axum::routing::get;
 use axum::Router;
 use confab_bus::{Bus, LocalBus, NatsBus};
 use confab_presence::{PresenceConfig, PresenceService};
+use confab_proto::CloseCode;
 use confab_store::{PostgresStore, SqliteStore, Store};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::config::{BusConfig, Config, StoreConfig};
-use crate::hub::Hub;
+use crate::hub::{Hub, Outbound};
 use crate::limit::{Admission, SendLimiter};
 use crate::metrics::Metrics;
 use crate::receipt::Receipts;
@@ -231,6 +232,7 @@ async fn lifecycle(
         result = &mut http => return result.context("server task panicked")?,
     }
     tracing::info!(window = ?state.config.drain_window, "draining");
+    tokio::spawn(send_sessions_away(state.clone()));
     let deadline = tokio::time::Instant::now() + state.config.drain_window + Duration::from_secs(5);
     while state.connections.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -240,6 +242,22 @@ async fn lifecycle(
     state.store.close().await;
     tracing::info!("stopped");
     result
+}
+
+/// Closes every session with `server_shutdown`, one after another in a random order spread evenly
+/// over the drain window, so that their clients' reconnections do not reach the other nodes at
+/// once. Each close is queued behind what the session already has to send.
+async fn send_sessions_away(state: AppState) {
+    use rand::seq::SliceRandom;
+    let mut sessions = state.hub.sessions();
+    sessions.shuffle(&mut rand::thread_rng());
+    let window = state.config.drain_window;
+    let started = tokio::time::Instant::now();
+    let count = sessions.len().max(1) as u32;
+    for (i, session) in sessions.into_iter().enumerate() {
+        tokio::time::sleep_until(started + window * i as u32 / count).await;
+        session.push(Outbound::Close(CloseCode::ServerShutdown));
+    }
 }
 
 /// Every route.

@@ -13,8 +13,9 @@ use crate::link::Link;
 use crate::metrics::Reason;
 use crate::session;
 
-/// Bytes read from a socket at a time.
-pub const READ_BUFFER: usize = 4 * 1024;
+/// Bytes read from a socket at a time, at first: the buffer grows to fit a larger frame. Client
+/// frames are small, and every idle connection holds this buffer.
+pub const READ_BUFFER: usize = 512;
 /// Bytes of outgoing frames gathered before the WebSocket layer writes to the socket.
 pub const WRITE_BUFFER: usize = 16 * 1024;
 

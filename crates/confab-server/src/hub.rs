@@ -24,10 +24,11 @@ use confab_proto::{ChannelSummary, CloseCode, Event, EventBody, Id, ReadState, S
 use confab_store::{HistoryQuery, Store};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{watch, Notify};
 use tokio::task::AbortHandle;
 
 use crate::metrics::Metrics;
+use crate::queue::SessionQueue;
 
 /// How long a channel topic holds events that arrived ahead of a missing one before it takes the
 /// missing ones from the store. Messages committed together (group commit) are published by
@@ -68,22 +69,13 @@ pub struct SessionHandle {
     pub key: SessionKey,
     pub user: Id,
     pub token_hash: [u8; 32],
-    pub tx: mpsc::Sender<Outbound>,
-    /// Notified when the queue overflowed: the session must close as a slow consumer.
-    pub overflow: Arc<Notify>,
+    pub queue: Arc<SessionQueue>,
 }
 
 impl SessionHandle {
     /// Queues `item`; on a full queue, flags the session as a slow consumer instead of waiting.
     pub fn push(&self, item: Outbound) -> bool {
-        match self.tx.try_send(item) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.overflow.notify_one();
-                false
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
-        }
+        self.queue.push(item)
     }
 }
 
@@ -335,6 +327,18 @@ impl Hub {
             self.unsubscribe(session.key, channel);
         }
         remove_subscriber(&self.inner.users, session.user, session.key);
+    }
+
+    /// Every session on this node (each attached to its user's topic).
+    pub fn sessions(&self) -> Vec<SessionHandle> {
+        let users = self.inner.users.lock().unwrap_or_else(|e| e.into_inner());
+        users
+            .values()
+            .flat_map(|topic| {
+                let subs = topic.subscribers.read().unwrap_or_else(|e| e.into_inner());
+                subs.values().map(|s| s.handle.clone()).collect::<Vec<_>>()
+            })
+            .collect()
     }
 
     /// Whether the bus is connected (for readiness).

@@ -8,6 +8,7 @@
 //! - [`link`]: what a session talks through: a WebSocket or an HTTP session's outbox.
 //! - [`session`]: one connection's state machine: hello → identify → ready → events.
 //! - [`hub`]: local fan-out, one bus subscription per channel and per user with local sessions.
+//! - [`queue`]: the bounded, never-blocking queue from the hub to one session.
 //! - [`api`]: the REST API, one file per resource, and its OpenAPI document.
 //! - [`auth`]: argon2id passwords, tokens, the bearer extractor.
 //! - [`limit`]: per-user send token buckets; admission buckets for identifies and resumes.
@@ -28,6 +29,7 @@ pub mod limit;
 pub mod link;
 pub mod metrics;
 pub mod presence;
+pub mod queue;
 pub mod receipt;
 pub mod retention;
 pub mod session;

@@ -214,7 +214,7 @@ impl Link {
         self.flush().await
     }
 
-    /// Ends the session with a close code.
+    /// Ends the session with a close code (callers bound the wait for the client's reply).
     pub async fn close(&mut self, code: u16, reason: String) {
         match self {
             Link::Ws(socket) => {
@@ -222,7 +222,13 @@ impl Link {
                     code,
                     reason: Utf8Bytes::from(reason),
                 };
-                let _ = socket.send(Message::Close(Some(frame))).await;
+                if socket.send(Message::Close(Some(frame))).await.is_err() {
+                    return;
+                }
+                // The closing handshake: read (and drop) whatever the client still sends until
+                // its close reply. Dropping a socket with unread input resets the connection,
+                // which can destroy the close frame and the last acks on their way to the client.
+                while let Some(Ok(_)) = socket.recv().await {}
             }
             Link::Http(http) => http.outbox.close(code, &reason),
         }

@@ -7,6 +7,7 @@
 //! the heartbeat, identify deadline and abuse limits with the documented close codes.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +19,6 @@ use confab_proto::{
 use confab_store::snowflake::now_ms;
 use confab_store::HistoryQuery;
 use rand::Rng;
-use tokio::sync::{mpsc, Notify};
 use tokio::time::{sleep_until, Instant};
 use tracing::Instrument;
 
@@ -32,6 +32,7 @@ use crate::limit::SessionKind;
 use crate::link::Link;
 use crate::metrics::{OpLabel, Reason};
 use crate::presence::{TypingLimiter, MAX_WATCHED, TYPING_EXPIRES};
+use crate::queue::SessionQueue;
 
 /// Frames written per flush at most, when several are queued.
 const MAX_BATCH: usize = 64;
@@ -59,7 +60,10 @@ struct Authenticated {
 }
 
 /// Runs a connection (a WebSocket, or an HTTP session) to its end.
-pub async fn run(socket: Link, state: AppState, slot: ConnectionSlot) {
+///
+/// A plain function returning the future, not an `async fn`: an `async fn` would keep its
+/// arguments (the socket) in its state besides the copy the body moves them into.
+pub fn run(socket: Link, state: AppState, slot: ConnectionSlot) -> impl Future<Output = ()> {
     let conn_id = state.session_key();
     let span = tracing::info_span!("conn", conn_id, user_id = tracing::field::Empty);
     async move {
@@ -68,15 +72,24 @@ pub async fn run(socket: Link, state: AppState, slot: ConnectionSlot) {
             state,
             invalid: 0,
         };
-        let end = match conn.handshake().await {
+        // The handshake, the snapshot and the handling of client frames are boxed: their
+        // futures are large and short-lived, and the task of an idle connection should not carry
+        // their space for its whole life. (Each box is bound with `let` before it is awaited: a
+        // temporary future would keep its space in this task until the end of the statement.)
+        let handshake = Box::pin(conn.handshake());
+        let end = match handshake.await {
             Ok(auth) => {
                 tracing::Span::current().record("user_id", tracing::field::display(auth.user.id));
                 match conn.admit(&auth) {
-                    Ok(()) => conn.identified(auth, conn_id).await,
+                    Ok(()) => {
+                        let identified = Box::pin(conn.identified(auth, conn_id));
+                        identified.await
+                    }
                     Err(retry_after) => {
                         let reason =
                             format!("overloaded retry_after_ms={}", retry_after.as_millis());
-                        conn.close_with(CloseCode::Overloaded, reason).await;
+                        let close = Box::pin(conn.close_with(CloseCode::Overloaded, reason));
+                        close.await;
                         None
                     }
                 }
@@ -84,13 +97,15 @@ pub async fn run(socket: Link, state: AppState, slot: ConnectionSlot) {
             Err(end) => end,
         };
         match end {
-            Some(code) => conn.close(code).await,
+            Some(code) => {
+                let close = Box::pin(conn.close(code));
+                close.await
+            }
             None => conn.socket.gone(),
         }
         drop(slot);
     }
     .instrument(span)
-    .await;
 }
 
 /// The link and what the reading side needs.
@@ -357,62 +372,91 @@ impl Conn {
 
     /// The authenticated session: register with the hub, send `ready` (or replay and `resumed`),
     /// then serve until the end.
-    async fn identified(&mut self, auth: Authenticated, conn_id: u64) -> End {
-        let state = self.state.clone();
-        let (tx, rx) = mpsc::channel(state.config.outbound_queue);
-        let handle = SessionHandle {
-            key: conn_id,
-            user: auth.user.id,
-            token_hash: auth.token_hash,
-            tx,
-            overflow: Arc::new(Notify::new()),
-        };
-        let mut session = Session {
-            handle,
-            rx,
-            cursors: HashMap::new(),
-            rate_limited_streak: 0,
-            status: Status::Online,
-            watched: HashSet::new(),
-            explicitly_watched: 0,
-            typing: TypingLimiter::default(),
-        };
-        state.hub.attach_user(&session.handle).await;
-        state.presence.connect(auth.user.id);
-        state.metrics.sessions.inc();
-        let started = match auth.start {
-            Start::Identify => session.ready(self, auth.user).await,
-            Start::Resume {
-                cursors,
-                receipts_since,
-            } => {
-                session
-                    .resume(self, auth.user, cursors, receipts_since)
-                    .await
+    /// (A plain function returning the future, so `auth` is not kept twice in the task.)
+    #[allow(clippy::manual_async_fn)]
+    fn identified(&mut self, auth: Authenticated, conn_id: u64) -> impl Future<Output = End> + '_ {
+        async move {
+            let state = self.state.clone();
+            let handle = SessionHandle {
+                key: conn_id,
+                user: auth.user.id,
+                token_hash: auth.token_hash,
+                queue: Arc::new(SessionQueue::new(state.config.outbound_queue)),
+            };
+            let mut session = Session {
+                handle,
+                cursors: HashMap::new(),
+                rate_limited_streak: 0,
+                status: Status::Online,
+                watched: HashSet::new(),
+                explicitly_watched: 0,
+                typing: TypingLimiter::default(),
+            };
+            state.hub.attach_user(&session.handle).await;
+            state.presence.connect(auth.user.id);
+            state.metrics.sessions.inc();
+            let started = match auth.start {
+                Start::Identify => {
+                    let ready = Box::pin(session.ready(self, auth.user));
+                    ready.await
+                }
+                Start::Resume {
+                    cursors,
+                    receipts_since,
+                } => {
+                    let resume = Box::pin(session.resume(self, auth.user, cursors, receipts_since));
+                    resume.await
+                }
+            };
+            let end = match started {
+                Ok(()) => session.serve(self).await,
+                Err(end) => end,
+            };
+            session.handle.queue.close();
+            state
+                .hub
+                .detach(&session.handle, session.cursors.keys().copied());
+            state
+                .watchers
+                .unwatch(session.handle.key, session.watched.iter().copied());
+            state
+                .presence
+                .disconnect(session.handle.user, session.status);
+            state.metrics.sessions.dec();
+            end
+        }
+    }
+}
+
+/// What woke a serving session.
+enum Wake {
+    Overflow,
+    Item(Outbound),
+    Inbound(Inbound),
+    Deadline,
+}
+
+impl Wake {
+    /// How a wake-up that ends the session ends it (counted in metrics).
+    fn end(self, state: &AppState) -> End {
+        match self {
+            Wake::Overflow => {
+                state.metrics.reject(Reason::slow_consumer);
+                tracing::info!("closing slow consumer");
+                Some(CloseCode::SlowConsumer)
             }
-        };
-        let end = match started {
-            Ok(()) => session.serve(self).await,
-            Err(end) => end,
-        };
-        state
-            .hub
-            .detach(&session.handle, session.cursors.keys().copied());
-        state
-            .watchers
-            .unwatch(session.handle.key, session.watched.iter().copied());
-        state
-            .presence
-            .disconnect(session.handle.user, session.status);
-        state.metrics.sessions.dec();
-        end
+            Wake::Deadline => {
+                state.metrics.reject(Reason::heartbeat_timeout);
+                Some(CloseCode::HeartbeatTimeout)
+            }
+            Wake::Item(_) | Wake::Inbound(_) => None,
+        }
     }
 }
 
 /// An identified session's state.
 struct Session {
     handle: SessionHandle,
-    rx: mpsc::Receiver<Outbound>,
     /// Per channel: the highest `seq` this client has been sent.
     cursors: HashMap<Id, u64>,
     /// Sends refused by the rate limit in a row.
@@ -573,58 +617,45 @@ impl Session {
     async fn serve(&mut self, conn: &mut Conn) -> End {
         let state = conn.state.clone();
         let timeout = state.config.heartbeat_timeout();
-        let mut deadline = Instant::now() + timeout;
-        // On drain, each session leaves at its own random moment within the window, so the
-        // clients' reconnections spread out instead of arriving at the next node at once.
-        let window_ms = state.config.drain_window.as_millis().max(1) as u64;
-        let leave_after = Duration::from_millis(rand::thread_rng().gen_range(0..window_ms));
-        let shutdown_signal = state.shutdown.clone();
-        let drain = async move {
-            crate::app::stopped(shutdown_signal).await;
-            tokio::time::sleep(leave_after).await;
-        };
-        tokio::pin!(drain);
-        let overflow = self.handle.overflow.clone();
+        // One timer for the session's life, moved when the client shows it is alive.
+        let heartbeat = tokio::time::sleep(timeout);
+        tokio::pin!(heartbeat);
+        // On drain the app queues a `server_shutdown` close for every session, spread over the
+        // window; a session that was not yet attached then leaves here.
+        if state.is_shutting_down() {
+            return Some(CloseCode::ServerShutdown);
+        }
+        let queue = self.handle.queue.clone();
         loop {
             // Not biased: neither a busy channel nor a busy client may starve the other direction.
-            tokio::select! {
-                _ = overflow.notified() => {
-                    state.metrics.reject(Reason::slow_consumer);
-                    tracing::info!("closing slow consumer");
-                    return Some(CloseCode::SlowConsumer);
-                }
-                _ = &mut drain => return Some(CloseCode::ServerShutdown),
-                item = self.rx.recv() => {
-                    let Some(item) = item else { return Some(CloseCode::InternalError) };
+            // The select only says what happened; the work is done after it, so the futures of
+            // the select and of the work never take space in this task at the same time.
+            let wake = tokio::select! {
+                _ = queue.overflowed() => Wake::Overflow,
+                item = queue.recv() => Wake::Item(item),
+                inbound = conn.recv() => Wake::Inbound(inbound),
+                _ = &mut heartbeat => Wake::Deadline,
+            };
+            let end = match wake {
+                Wake::Item(item) => {
                     // A client that stops reading blocks the write; the overflow signal and the
                     // heartbeat deadline must still end the session.
                     tokio::select! {
                         biased;
-                        written = self.write(conn, item) => if let Err(end) = written {
-                            return end;
-                        },
-                        _ = overflow.notified() => {
-                            state.metrics.reject(Reason::slow_consumer);
-                            tracing::info!("closing slow consumer");
-                            return Some(CloseCode::SlowConsumer);
-                        }
-                        _ = sleep_until(deadline) => {
-                            state.metrics.reject(Reason::heartbeat_timeout);
-                            return Some(CloseCode::HeartbeatTimeout);
-                        }
-                        _ = &mut drain => return Some(CloseCode::ServerShutdown),
+                        written = self.write(conn, item) => written.err(),
+                        _ = queue.overflowed() => Some(Wake::Overflow.end(&state)),
+                        _ = &mut heartbeat => Some(Wake::Deadline.end(&state)),
                     }
                 }
-                inbound = conn.recv() => {
-                    deadline = Instant::now() + timeout;
-                    if let Err(end) = self.handle_inbound(conn, inbound).await {
-                        return end;
-                    }
+                Wake::Inbound(inbound) => {
+                    heartbeat.as_mut().reset(Instant::now() + timeout);
+                    let handled = Box::pin(self.handle_inbound(conn, inbound));
+                    handled.await.err()
                 }
-                _ = sleep_until(deadline) => {
-                    state.metrics.reject(Reason::heartbeat_timeout);
-                    return Some(CloseCode::HeartbeatTimeout);
-                }
+                other => Some(other.end(&state)),
+            };
+            if let Some(end) = end {
+                return end;
             }
         }
     }
@@ -781,11 +812,31 @@ impl Session {
         let mut item = Some(first);
         let mut written = 0usize;
         while let Some(current) = item.take() {
-            written += self.write_one(conn, current).await?;
+            written += match current {
+                // The common case, inline: the next event of a channel, or a ready-made frame.
+                Outbound::Event {
+                    channel,
+                    seq,
+                    frame,
+                } if self.cursors.get(&channel).is_some_and(|&c| seq == c + 1) => {
+                    feed(conn, frame).await?;
+                    self.cursors.insert(channel, seq);
+                    1
+                }
+                Outbound::Frame(frame) => {
+                    feed(conn, frame).await?;
+                    1
+                }
+                // The rest (gaps, joins, removals) is rare and needs more space: boxed.
+                other => {
+                    let rare = Box::pin(self.write_one(conn, other));
+                    rare.await?
+                }
+            };
             if written >= MAX_BATCH {
                 break;
             }
-            item = self.rx.try_recv().ok();
+            item = self.handle.queue.try_recv();
         }
         conn.state.metrics.frames_out.inc_by(written as u64);
         conn.socket.flush().await.map_err(|_| None)
@@ -872,6 +923,17 @@ impl Session {
 
     /// Sends the channel's events after this session's cursor up to `upto` from the store.
     async fn catch_up(&mut self, conn: &mut Conn, channel: Id, upto: u64) -> Result<usize, End> {
+        // Boxed: rare, and its future (a store query and a page of events) is large.
+        let from_store = Box::pin(self.catch_up_from_store(conn, channel, upto));
+        from_store.await
+    }
+
+    async fn catch_up_from_store(
+        &mut self,
+        conn: &mut Conn,
+        channel: Id,
+        upto: u64,
+    ) -> Result<usize, End> {
         let Some(&cursor) = self.cursors.get(&channel) else {
             return Ok(0);
         };

@@ -1,0 +1,171 @@
+//! The bounded queue between the hub and one session.
+//!
+//! Every connected session has one, so it is built to cost little while idle: a few words and an
+//! empty `VecDeque` (no allocation until the first frame; the buffer of a burst is released once
+//! the queue drains). A push never waits: on a full queue the session is flagged as a slow
+//! consumer and closes with 4002, so no session's backlog can stall the hub or grow the server.
+
+use std::collections::VecDeque;
+use std::sync::{Mutex, MutexGuard};
+
+use tokio::sync::Notify;
+
+use crate::hub::Outbound;
+
+/// Capacity kept after the queue drains; a larger buffer (from a burst) is released.
+const KEEP_CAPACITY: usize = 16;
+
+#[derive(Debug, Default)]
+struct State {
+    items: VecDeque<Outbound>,
+    /// The session ended: pushes are refused.
+    closed: bool,
+    /// A push found the queue full: the session must close as a slow consumer.
+    overflowed: bool,
+}
+
+/// A session's queue of outbound items. One consumer (the session task), any number of producers.
+#[derive(Debug)]
+pub struct SessionQueue {
+    state: Mutex<State>,
+    /// Woken when an item is pushed.
+    ready: Notify,
+    /// Woken when the queue overflows.
+    overflow: Notify,
+    capacity: usize,
+}
+
+impl SessionQueue {
+    /// A queue holding at most `capacity` items.
+    pub fn new(capacity: usize) -> SessionQueue {
+        SessionQueue {
+            state: Mutex::new(State::default()),
+            ready: Notify::new(),
+            overflow: Notify::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues `item` without waiting. `false` when the session is gone, or when the queue is
+    /// full: then the session is flagged as a slow consumer and the item dropped.
+    pub fn push(&self, item: Outbound) -> bool {
+        let mut state = self.lock();
+        if state.closed || state.overflowed {
+            return false;
+        }
+        if state.items.len() >= self.capacity {
+            state.overflowed = true;
+            drop(state);
+            self.overflow.notify_one();
+            return false;
+        }
+        state.items.push_back(item);
+        drop(state);
+        self.ready.notify_one();
+        true
+    }
+
+    /// The next item, if one is queued.
+    pub fn try_recv(&self) -> Option<Outbound> {
+        let mut state = self.lock();
+        let item = state.items.pop_front();
+        if state.items.is_empty() && state.items.capacity() > KEEP_CAPACITY {
+            state.items = VecDeque::new();
+        }
+        item
+    }
+
+    /// Waits for the next item. Cancel-safe: an item is only taken when this completes.
+    pub async fn recv(&self) -> Outbound {
+        loop {
+            if let Some(item) = self.try_recv() {
+                return item;
+            }
+            // `notify_one` leaves a permit when nobody waits, so a push between the check above
+            // and this wait is not missed.
+            self.ready.notified().await;
+        }
+    }
+
+    /// Completes once the queue has overflowed. Cancel-safe.
+    pub async fn overflowed(&self) {
+        loop {
+            if self.lock().overflowed {
+                return;
+            }
+            self.overflow.notified().await;
+        }
+    }
+
+    /// The session ended: refuse further pushes and drop what is queued.
+    pub fn close(&self) {
+        let mut state = self.lock();
+        state.closed = true;
+        state.items = VecDeque::new();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use confab_proto::CloseCode;
+
+    fn frame(n: u8) -> Outbound {
+        Outbound::Frame(format!("{n}").into())
+    }
+
+    fn text(item: Outbound) -> String {
+        match item {
+            Outbound::Frame(f) => f.as_str().to_owned(),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn items_come_out_in_order_and_a_full_queue_flags_overflow() {
+        let q = SessionQueue::new(3);
+        assert!(q.push(frame(1)) && q.push(frame(2)) && q.push(frame(3)));
+        assert!(!q.push(frame(4)), "the fourth does not fit");
+        q.overflowed().await; // completes at once
+        assert!(!q.push(frame(5)), "an overflowed queue takes nothing more");
+        assert_eq!(text(q.recv().await), "1");
+        assert_eq!(text(q.try_recv().expect("queued")), "2");
+        assert_eq!(text(q.recv().await), "3");
+        assert!(q.try_recv().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_waiting_receiver_wakes_for_a_push_from_another_task() {
+        let q = std::sync::Arc::new(SessionQueue::new(8));
+        let producer = q.clone();
+        let waiter = tokio::spawn(async move { text(q.recv().await) });
+        tokio::task::yield_now().await;
+        assert!(producer.push(frame(7)));
+        assert_eq!(waiter.await.expect("join"), "7");
+    }
+
+    #[tokio::test]
+    async fn a_closed_queue_refuses_pushes_and_releases_its_items() {
+        let q = SessionQueue::new(64);
+        for n in 0..40 {
+            assert!(q.push(frame(n)));
+        }
+        q.close();
+        assert!(!q.push(Outbound::Close(CloseCode::InternalError)));
+        assert!(q.try_recv().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_drained_burst_gives_its_buffer_back() {
+        let q = SessionQueue::new(1024);
+        for n in 0..200 {
+            assert!(q.push(frame((n % 250) as u8)));
+        }
+        while q.try_recv().is_some() {}
+        assert!(q.lock().items.capacity() <= KEEP_CAPACITY);
+    }
+}
