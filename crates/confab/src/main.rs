@@ -31,6 +31,8 @@ enum LogFormat {
     Json,
 }
 
+// Parsed once at start: the size difference between the variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a Confab node (embedded defaults: SQLite in ./confab-data, in-process bus).
