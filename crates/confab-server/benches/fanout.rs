@@ -80,7 +80,7 @@ fn fanout(c: &mut Criterion) {
                     hub.publish_event(&event).await;
                     for handle in &receivers {
                         match handle.queue.recv().await {
-                            Outbound::Event { .. } => {}
+                            Some(Outbound::Event { .. }) => {}
                             other => panic!("expected the event, got {other:?}"),
                         }
                     }

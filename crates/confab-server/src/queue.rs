@@ -1,14 +1,17 @@
 //! The bounded queue between the hub and one session.
 //!
-//! Every connected session has one, so it is built to cost little while idle: a few words and an
-//! empty `VecDeque` (no allocation until the first frame; the buffer of a burst is released once
-//! the queue drains). A push never waits: on a full queue the session is flagged as a slow
-//! consumer and closes with 4002, so no session's backlog can stall the hub or grow the server.
+//! Every connected session has one, so it is built to cost little, idle or busy: a few words and
+//! an empty `VecDeque` (no allocation until the first frame; the buffer of a burst is released
+//! once the queue drains), one lock per push and per take, and one waker (the session task's) to
+//! wake. A push never waits: on a full queue the session is flagged as a slow consumer and closes
+//! with 4002, so no session's backlog can stall the hub or grow the server.
 
 use std::collections::VecDeque;
+use std::future::poll_fn;
 use std::sync::{Mutex, MutexGuard};
+use std::task::{Context, Poll};
 
-use tokio::sync::Notify;
+use futures::task::AtomicWaker;
 
 use crate::hub::Outbound;
 
@@ -24,14 +27,13 @@ struct State {
     overflowed: bool,
 }
 
-/// A session's queue of outbound items. One consumer (the session task), any number of producers.
+/// A session's queue of outbound items. Any number of producers; one consumer task (the
+/// session's), which alone may wait on it.
 #[derive(Debug)]
 pub struct SessionQueue {
     state: Mutex<State>,
-    /// Woken when an item is pushed.
-    ready: Notify,
-    /// Woken when the queue overflows.
-    overflow: Notify,
+    /// The consumer task, woken when an item is pushed or the queue overflows.
+    waker: AtomicWaker,
     capacity: usize,
 }
 
@@ -40,8 +42,7 @@ impl SessionQueue {
     pub fn new(capacity: usize) -> SessionQueue {
         SessionQueue {
             state: Mutex::new(State::default()),
-            ready: Notify::new(),
-            overflow: Notify::new(),
+            waker: AtomicWaker::new(),
             capacity: capacity.max(1),
         }
     }
@@ -60,18 +61,21 @@ impl SessionQueue {
         if state.items.len() >= self.capacity {
             state.overflowed = true;
             drop(state);
-            self.overflow.notify_one();
+            self.waker.wake();
             return false;
         }
         state.items.push_back(item);
         drop(state);
-        self.ready.notify_one();
+        self.waker.wake();
         true
     }
 
     /// The next item, if one is queued.
     pub fn try_recv(&self) -> Option<Outbound> {
-        let mut state = self.lock();
+        Self::take(&mut self.lock())
+    }
+
+    fn take(state: &mut State) -> Option<Outbound> {
         let item = state.items.pop_front();
         if state.items.is_empty() && state.items.capacity() > KEEP_CAPACITY {
             state.items = VecDeque::new();
@@ -79,26 +83,45 @@ impl SessionQueue {
         item
     }
 
-    /// Waits for the next item. Cancel-safe: an item is only taken when this completes.
-    pub async fn recv(&self) -> Outbound {
-        loop {
-            if let Some(item) = self.try_recv() {
-                return item;
+    /// Waits for the next item; `None` once the queue has overflowed (the session must close as a
+    /// slow consumer). Cancel-safe: an item is only taken when this completes.
+    pub async fn recv(&self) -> Option<Outbound> {
+        poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<Outbound>> {
+        let ready = |state: &mut State| {
+            if state.overflowed {
+                Some(None)
+            } else {
+                Self::take(state).map(Some)
             }
-            // `notify_one` leaves a permit when nobody waits, so a push between the check above
-            // and this wait is not missed.
-            self.ready.notified().await;
+        };
+        if let Some(next) = ready(&mut self.lock()) {
+            return Poll::Ready(next);
+        }
+        // Register, then look again: a push in between has woken the waker just registered.
+        self.waker.register(cx.waker());
+        match ready(&mut self.lock()) {
+            Some(next) => Poll::Ready(next),
+            None => Poll::Pending,
         }
     }
 
     /// Completes once the queue has overflowed. Cancel-safe.
     pub async fn overflowed(&self) {
-        loop {
+        poll_fn(|cx| {
             if self.lock().overflowed {
-                return;
+                return Poll::Ready(());
             }
-            self.overflow.notified().await;
-        }
+            self.waker.register(cx.waker());
+            if self.lock().overflowed {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await
     }
 
     /// The session ended: refuse further pushes and drop what is queued.
@@ -129,20 +152,20 @@ mod tests {
     async fn items_come_out_in_order_and_a_full_queue_flags_overflow() {
         let q = SessionQueue::new(3);
         assert!(q.push(frame(1)) && q.push(frame(2)) && q.push(frame(3)));
-        assert!(!q.push(frame(4)), "the fourth does not fit");
-        q.overflowed().await; // completes at once
-        assert!(!q.push(frame(5)), "an overflowed queue takes nothing more");
-        assert_eq!(text(q.recv().await), "1");
+        assert_eq!(text(q.recv().await.expect("not overflowed")), "1");
         assert_eq!(text(q.try_recv().expect("queued")), "2");
-        assert_eq!(text(q.recv().await), "3");
-        assert!(q.try_recv().is_none());
+        assert!(q.push(frame(4)) && q.push(frame(5)));
+        assert!(!q.push(frame(6)), "the sixth does not fit");
+        q.overflowed().await; // completes at once
+        assert!(!q.push(frame(7)), "an overflowed queue takes nothing more");
+        assert!(q.recv().await.is_none(), "overflow comes before what is queued");
     }
 
     #[tokio::test]
     async fn a_waiting_receiver_wakes_for_a_push_from_another_task() {
         let q = std::sync::Arc::new(SessionQueue::new(8));
         let producer = q.clone();
-        let waiter = tokio::spawn(async move { text(q.recv().await) });
+        let waiter = tokio::spawn(async move { text(q.recv().await.expect("an item")) });
         tokio::task::yield_now().await;
         assert!(producer.push(frame(7)));
         assert_eq!(waiter.await.expect("join"), "7");

@@ -631,8 +631,7 @@ impl Session {
             // The select only says what happened; the work is done after it, so the futures of
             // the select and of the work never take space in this task at the same time.
             let wake = tokio::select! {
-                _ = queue.overflowed() => Wake::Overflow,
-                item = queue.recv() => Wake::Item(item),
+                item = queue.recv() => item.map_or(Wake::Overflow, Wake::Item),
                 inbound = conn.recv() => Wake::Inbound(inbound),
                 _ = &mut heartbeat => Wake::Deadline,
             };

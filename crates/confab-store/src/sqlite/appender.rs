@@ -5,9 +5,10 @@
 //! once per message. Nothing waits for a batch to fill: under light load a batch is one message,
 //! and under heavy load batches grow by themselves while the previous one commits.
 //!
-//! A batch runs a fixed number of statements whatever its size: one lookup of earlier sends (the
-//! idempotency records), one membership check, one `seq` update per channel, one insert of all the
-//! events and one of all the idempotency records. Every caller is answered only after the commit.
+//! A batch runs a fixed number of statements whatever its size and however many channels it
+//! touches: one lookup of earlier sends (the idempotency records), one membership check, one `seq`
+//! update of all its channels, one insert of all the events and one of all the idempotency
+//! records. Every caller is answered only after the commit.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -172,18 +173,33 @@ async fn store_batch(
         outcomes.push(outcome);
     }
 
-    // Reserve each channel's next `seq`s in one statement per channel.
+    // Reserve each channel's next `seq`s, for all the batch's channels in one statement.
     let mut next_seq: HashMap<Id, u64> = HashMap::with_capacity(per_channel.len());
-    for (channel, count) in &per_channel {
-        let last: Option<i64> = sqlx::query_scalar(
-            "UPDATE channels SET last_seq = last_seq + ? WHERE id = ? RETURNING last_seq",
-        )
-        .bind(to_i64(*count))
-        .bind(channel.0)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let last = last.ok_or_else(|| StoreError::NotFound("channel".into()))?;
-        next_seq.insert(*channel, to_u64(last) + 1 - count);
+    if !per_channel.is_empty() {
+        let mut q =
+            QueryBuilder::<Sqlite>::new("UPDATE channels SET last_seq = last_seq + CASE id");
+        for (channel, count) in &per_channel {
+            q.push(" WHEN ")
+                .push_bind(channel.0)
+                .push(" THEN ")
+                .push_bind(to_i64(*count));
+        }
+        q.push(" END WHERE id IN (");
+        let mut ids_list = q.separated(", ");
+        for (channel, _) in &per_channel {
+            ids_list.push_bind(channel.0);
+        }
+        q.push(") RETURNING id, last_seq");
+        for row in q.build().fetch_all(&mut *tx).await? {
+            let channel = Id(row.try_get("id")?);
+            let last = to_u64(row.try_get("last_seq")?);
+            if let Some((_, count)) = per_channel.iter().find(|(c, _)| *c == channel) {
+                next_seq.insert(channel, last + 1 - count);
+            }
+        }
+        if next_seq.len() != per_channel.len() {
+            return Err(StoreError::NotFound("channel".into()));
+        }
     }
 
     let mut events = Vec::with_capacity(new.len());
