@@ -158,7 +158,10 @@ mod tests {
         assert!(!q.push(frame(6)), "the sixth does not fit");
         q.overflowed().await; // completes at once
         assert!(!q.push(frame(7)), "an overflowed queue takes nothing more");
-        assert!(q.recv().await.is_none(), "overflow comes before what is queued");
+        assert!(
+            q.recv().await.is_none(),
+            "overflow comes before what is queued"
+        );
     }
 
     #[tokio::test]
