@@ -83,10 +83,10 @@ pub struct RawConfig {
     /// Identify burst: token bucket size [default: 400]
     #[arg(long, env = "CONFAB_IDENTIFY_BURST")]
     pub identify_burst: Option<u32>,
-    /// Resumed sessions admitted per second by this node [default: 1000]
+    /// Resumed sessions admitted per second by this node [default: 2500]
     #[arg(long, env = "CONFAB_RESUME_RATE")]
     pub resume_rate: Option<f64>,
-    /// Resume burst: token bucket size [default: 1000]
+    /// Resume burst: token bucket size [default: 2500]
     #[arg(long, env = "CONFAB_RESUME_BURST")]
     pub resume_burst: Option<u32>,
     /// On SIGTERM, sessions are told to reconnect elsewhere spread over this window [default: 10s]
@@ -292,8 +292,8 @@ impl Config {
             presence_group_size: raw.presence_group_size.unwrap_or(100),
             identify_rate: rate("identify_rate", raw.identify_rate, 200.0)?,
             identify_burst: positive("identify_burst", raw.identify_burst.unwrap_or(400))?,
-            resume_rate: rate("resume_rate", raw.resume_rate, 1000.0)?,
-            resume_burst: positive("resume_burst", raw.resume_burst.unwrap_or(1000))?,
+            resume_rate: rate("resume_rate", raw.resume_rate, 2500.0)?,
+            resume_burst: positive("resume_burst", raw.resume_burst.unwrap_or(2500))?,
             drain_window: duration("drain_window", raw.drain_window, "10s")?,
             retention: Retention {
                 max_age: raw

@@ -45,8 +45,6 @@ pub struct SqliteStore {
     writer: SqlitePool,
     /// Several connections for reads, which run beside writes in WAL mode.
     reader: SqlitePool,
-    /// One connection for background WAL checkpoints.
-    checkpointer: SqlitePool,
     ids: Arc<Snowflake>,
     /// Message appends go through one task that commits whatever is queued in one transaction.
     appends: tokio::sync::mpsc::Sender<appender::AppendRequest>,
@@ -71,8 +69,6 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
-            // Checkpoints run in the background (see `checkpoints`), not inside a commit.
-            .pragma("wal_autocheckpoint", "0")
             // Statement journals (for multi-row inserts) in memory rather than temporary files.
             .pragma("temp_store", "memory");
         let writer = SqlitePoolOptions::new()
@@ -82,11 +78,6 @@ impl SqliteStore {
             .await
             .map_err(|e| StoreError::Unavailable(format!("{}: {e}", path.display())))?;
         migrate(&writer).await?;
-        let checkpointer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options.clone())
-            .await?;
-        tokio::spawn(checkpoints(checkpointer.clone()));
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options.read_only(true))
@@ -96,7 +87,6 @@ impl SqliteStore {
             appends: appender::spawn(writer.clone(), ids.clone()),
             writer,
             reader,
-            checkpointer,
             ids,
         })
     }
@@ -105,35 +95,6 @@ impl SqliteStore {
     pub async fn close(&self) {
         self.writer.close().await;
         self.reader.close().await;
-        self.checkpointer.close().await;
-    }
-}
-
-/// How often the WAL is copied back into the database file.
-const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(500);
-
-/// Copies committed pages from the WAL into the database file every [`CHECKPOINT_INTERVAL`], on
-/// its own connection, without waiting for readers or the writer (`PASSIVE`). SQLite's automatic
-/// checkpoint would do this work inside whichever commit crossed the threshold, stalling that
-/// batch's acks; here it runs beside the writes, and pages written many times in an interval are
-/// copied once. Ends when the store is closed.
-async fn checkpoints(pool: SqlitePool) {
-    let mut tick = tokio::time::interval(CHECKPOINT_INTERVAL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        if pool.is_closed() {
-            return;
-        }
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&pool)
-            .await
-        {
-            if pool.is_closed() {
-                return;
-            }
-            tracing::warn!(error = %e, "WAL checkpoint failed");
-        }
     }
 }
 

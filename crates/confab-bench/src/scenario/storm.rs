@@ -244,7 +244,7 @@ pub async fn run(a: &StormArgs) -> anyhow::Result<Report> {
         .hints
         .retain(|h| !h.starts_with("the server refused connections"));
     if report.refusals > 0 {
-        report.hints.push("resumes refused with 4006 are the node's admission control (--resume-rate, --resume-burst; 1,000/s by default); raising them trades the node's CPU for a faster recovery".into());
+        report.hints.push("resumes refused with 4006 are the node's admission control (--resume-rate, --resume-burst; 2,500/s by default); raising them trades the node's CPU for a faster recovery".into());
     }
     if !recovered {
         report.hints.push(format!(
