@@ -1,9 +1,11 @@
 //! The embedded default store: one SQLite file in WAL mode.
 //!
-//! Writes go through a pool of one connection, so they are serialized in-process and never meet
-//! `SQLITE_BUSY`; reads use a separate pool and never wait for writes (WAL readers see the last
-//! commit). `seq` is assigned with `UPDATE channels SET last_seq = last_seq + 1 … RETURNING` inside
-//! the transaction that inserts the event, so it is gapless and strictly increasing.
+//! Message appends go to one writer thread with its own connection ([`appender`], group commit);
+//! every other write goes through a pool of one connection. The two take SQLite's write lock with
+//! `BEGIN IMMEDIATE` and wait for each other (busy timeout), never failing half-way. Reads use a
+//! separate pool and never wait for writes (WAL readers see the last commit). `seq` is assigned with
+//! `UPDATE channels SET last_seq = last_seq + 1 … RETURNING` inside the transaction that inserts the
+//! event, so it is gapless and strictly increasing.
 
 mod appender;
 
@@ -46,7 +48,7 @@ pub struct SqliteStore {
     /// Several connections for reads, which run beside writes in WAL mode.
     reader: SqlitePool,
     ids: Arc<Snowflake>,
-    /// Message appends go through one task that commits whatever is queued in one transaction.
+    /// Message appends go to one writer thread that commits whatever is queued in one transaction.
     appends: tokio::sync::mpsc::Sender<appender::AppendRequest>,
 }
 
@@ -84,7 +86,7 @@ impl SqliteStore {
             .await?;
         let ids = Arc::new(Snowflake::new(node_id));
         Ok(SqliteStore {
-            appends: appender::spawn(writer.clone(), ids.clone()),
+            appends: appender::spawn(path, ids.clone())?,
             writer,
             reader,
             ids,
