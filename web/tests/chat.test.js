@@ -2,35 +2,23 @@
 // typing and read ticks.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
-  ConfabServer,
-  launchBrowser,
   messageBodies,
   newPage,
   openChannel,
   registerInUi,
   screenshot,
   sendInUi,
+  serverAndBrowser,
   startDirect,
   waitForText,
 } from './harness.js';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await ConfabServer.create();
-  await server.start();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  if (server) await server.dispose();
-});
+const env = serverAndBrowser();
 
 test('two users chat both ways and see presence, typing and read ticks', async () => {
+  const { server, browser } = env;
   const alice = await newPage(browser);
   const bob = await newPage(browser);
   await registerInUi(alice, server, 'alice');

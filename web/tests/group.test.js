@@ -2,33 +2,21 @@
 // disappears from their list).
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
-  ConfabServer,
-  launchBrowser,
   newPage,
   openAs,
   openChannel,
   screenshot,
   sendInUi,
+  serverAndBrowser,
   waitForText,
 } from './harness.js';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await ConfabServer.create();
-  await server.start();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  if (server) await server.dispose();
-});
+const env = serverAndBrowser();
 
 test('a group is created, gains a member live, and loses them again', async () => {
+  const { server, browser } = env;
   const aliceAuth = await server.register('alice');
   const bobAuth = await server.register('bob');
   const alice = await newPage(browser);

@@ -6,6 +6,7 @@ import { mkdtemp, mkdir, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
@@ -111,6 +112,24 @@ export class ConfabServer {
   register(username) {
     return this.rest(null, 'POST', '/register', { username, password: PASSWORD });
   }
+}
+
+/**
+ * Starts a Confab server and a browser before the file's tests and stops both after them. Returns
+ * an object whose `server` and `browser` are set once they are up.
+ */
+export function serverAndBrowser() {
+  const env = { server: null, browser: null };
+  before(async () => {
+    env.server = await ConfabServer.create();
+    await env.server.start();
+    env.browser = await launchBrowser();
+  });
+  after(async () => {
+    if (env.browser) await env.browser.close();
+    if (env.server) await env.server.dispose();
+  });
+  return env;
 }
 
 export function launchBrowser() {

@@ -2,34 +2,22 @@
 // polling through /api/v1/sessions and still chats.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
-  ConfabServer,
-  launchBrowser,
   messageBodies,
   newPage,
   openAs,
   openChannel,
   screenshot,
   sendInUi,
+  serverAndBrowser,
   waitForText,
 } from './harness.js';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await ConfabServer.create();
-  await server.start();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  if (server) await server.dispose();
-});
+const env = serverAndBrowser();
 
 test('with WebSockets blocked the UI chats over long polling', async () => {
+  const { server, browser } = env;
   const aliceAuth = await server.register('alice');
   const bobAuth = await server.register('bob');
   await server.rest(aliceAuth.token, 'POST', '/channels', { kind: 'direct', peer: 'bob' });

@@ -2,33 +2,21 @@
 // between; open a chat, send, go back.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
-  ConfabServer,
-  launchBrowser,
   messageBodies,
   newPage,
   openAs,
   screenshot,
   sendInUi,
+  serverAndBrowser,
   waitForText,
 } from './harness.js';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await ConfabServer.create();
-  await server.start();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  if (server) await server.dispose();
-});
+const env = serverAndBrowser();
 
 test('on a narrow screen the list and the conversation take turns', async () => {
+  const { server, browser } = env;
   const aliceAuth = await server.register('alice');
   const bobAuth = await server.register('bob');
   const dm = await server.rest(aliceAuth.token, 'POST', '/channels', { kind: 'direct', peer: 'bob' });

@@ -2,32 +2,19 @@
 // conversation resumes with nothing lost and nothing duplicated.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
-  ConfabServer,
-  launchBrowser,
   messageBodies,
   newPage,
   openAs,
   openChannel,
   screenshot,
   sendInUi,
+  serverAndBrowser,
   waitForText,
 } from './harness.js';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await ConfabServer.create();
-  await server.start();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  if (server) await server.dispose();
-});
+const env = serverAndBrowser();
 
 /** Message bodies of the open conversation, checked to be in strictly increasing seq order. */
 async function orderedBodies(page) {
@@ -37,6 +24,7 @@ async function orderedBodies(page) {
 }
 
 test('a server restart shows the reconnect state and resumes with nothing lost or repeated', async () => {
+  const { server, browser } = env;
   const aliceAuth = await server.register('alice');
   const bobAuth = await server.register('bob');
   const dm = await server.rest(aliceAuth.token, 'POST', '/channels', { kind: 'direct', peer: 'bob' });

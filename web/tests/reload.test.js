@@ -1,31 +1,18 @@
 // A page reload keeps history (scrolling back through more than one page) and unread state.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
-  ConfabServer,
-  launchBrowser,
   messageBodies,
   newPage,
   openAs,
   openChannel,
   screenshot,
+  serverAndBrowser,
   waitForText,
 } from './harness.js';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await ConfabServer.create();
-  await server.start();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  if (server) await server.dispose();
-});
+const env = serverAndBrowser();
 
 /** Scrolls the conversation to the top until the oldest message is `first`. */
 async function scrollBackTo(page, first) {
@@ -41,6 +28,7 @@ async function scrollBackTo(page, first) {
 }
 
 test('a reload keeps history and unread state', async () => {
+  const { server, browser } = env;
   const alice = await server.register('alice');
   const bob = await server.register('bob');
   const dm = await server.rest(alice.token, 'POST', '/channels', { kind: 'direct', peer: 'bob' });

@@ -1,38 +1,26 @@
 // Text is always text: markup in messages and group names shows as typed, and no script runs.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
-  ConfabServer,
-  launchBrowser,
   messageBodies,
   newPage,
   openAs,
   openChannel,
   screenshot,
   sendInUi,
+  serverAndBrowser,
   sleep,
   waitForText,
 } from './harness.js';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await ConfabServer.create();
-  await server.start();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  if (server) await server.dispose();
-});
+const env = serverAndBrowser();
 
 const PAYLOAD = '<script>alert(1)</script><img src=x onerror=alert(2)>';
 const GROUP = '<img src=y onerror=alert(3)><b>bold</b>';
 
 test('markup in a message or a group name shows as text and runs nothing', async () => {
+  const { server, browser } = env;
   const aliceAuth = await server.register('alice');
   const bobAuth = await server.register('bob');
   await server.rest(aliceAuth.token, 'POST', '/channels', { kind: 'direct', peer: 'bob' });
