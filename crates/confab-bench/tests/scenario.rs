@@ -102,28 +102,23 @@ fn assert_exact(r: &Report, receivers: u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn room_delivers_every_message_to_every_member_once() {
     let s = Running::start().await;
-    let r = one(Scenario::Room(RoomArgs {
-        common: s.common(),
-        members: 20,
-        rate: 25.0,
-        senders: 5,
-        size: 64,
-    }))
-    .await;
+    let room = || {
+        Scenario::Room(RoomArgs {
+            common: s.common(),
+            members: 20,
+            rate: 25.0,
+            senders: 5,
+            size: 64,
+        })
+    };
+    let r = one(room()).await;
     assert_eq!(r.connections, 20);
     assert_exact(&r, 20);
     assert!(r.latency.is_some_and(|p| p.count > 0), "{r:?}");
     assert!(r.ack_latency.is_some());
     assert!(r.server_cpu_us_per_delivery.is_some());
     // A second run reuses the cached accounts and group.
-    let again = one(Scenario::Room(RoomArgs {
-        common: s.common(),
-        members: 20,
-        rate: 25.0,
-        senders: 5,
-        size: 64,
-    }))
-    .await;
+    let again = one(room()).await;
     assert_exact(&again, 20);
     s.stop().await;
 }

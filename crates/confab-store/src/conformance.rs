@@ -8,6 +8,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use confab_proto::api::HistoryPage;
 use confab_proto::{ChannelKind, EventBody, Id, Role};
 
 use crate::{Delivery, HistoryQuery, Retention, Store, StoreError};
@@ -25,6 +26,20 @@ pub async fn run(store: Arc<dyn Store>) {
     read_pointers_and_unread(&*store, &tag).await;
     retention_prunes_and_says_so(&*store, &tag).await;
     receipts_and_positions(&*store, &tag).await;
+}
+
+/// The newest `limit` events of `channel`.
+async fn newest_page(store: &dyn Store, channel: Id, limit: u32) -> HistoryPage {
+    store
+        .history(
+            channel,
+            HistoryQuery {
+                limit,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("history")
 }
 
 async fn user(store: &dyn Store, name: &str) -> Id {
@@ -260,16 +275,7 @@ async fn sends_are_idempotent(store: &dyn Store, tag: &str) {
         .await
         .expect("other sender");
     assert_eq!(other.record.seq, first.record.seq + 1);
-    let page = store
-        .history(
-            ch,
-            HistoryQuery {
-                limit: 50,
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("history");
+    let page = newest_page(store, ch, 50).await;
     assert_eq!(page.events.len(), 3, "created + two messages");
 
     let stranger = user(store, &format!("ic{tag}")).await;
@@ -342,16 +348,7 @@ async fn concurrent_bursts_keep_every_guarantee(store: Arc<dyn Store>, tag: &str
         assert_eq!(stored, 1, "message {n} is stored once");
     }
     for ch in channels {
-        let page = store
-            .history(
-                ch,
-                HistoryQuery {
-                    limit: 100,
-                    ..Default::default()
-                },
-            )
-            .await
-            .expect("history");
+        let page = newest_page(&*store, ch, 100).await;
         let seqs: Vec<u64> = page.events.iter().map(|e| e.seq).collect();
         // The creation event, then 20 messages, in one gapless sequence.
         assert_eq!(seqs, (1..=page.last_seq).collect::<Vec<_>>(), "gapless");
@@ -393,16 +390,7 @@ async fn history_pages(store: &dyn Store, tag: &str) {
             .expect("send");
     }
     // Newest page.
-    let newest = store
-        .history(
-            ch,
-            HistoryQuery {
-                limit: 10,
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("h");
+    let newest = newest_page(store, ch, 10).await;
     let seqs: Vec<u64> = newest.events.iter().map(|e| e.seq).collect();
     assert_eq!(seqs, (17..=26).collect::<Vec<_>>());
     assert!(newest.has_more);
@@ -611,16 +599,7 @@ async fn retention_prunes_and_says_so(store: &dyn Store, tag: &str) {
         })
         .await
         .expect("prune by age");
-    let page = store
-        .history(
-            ch,
-            HistoryQuery {
-                limit: 100,
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("h");
+    let page = newest_page(store, ch, 100).await;
     assert!(page.events.is_empty());
     assert_eq!(page.pruned_through, 31);
     assert!(page.truncated);

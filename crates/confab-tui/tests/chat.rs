@@ -188,6 +188,18 @@ async fn next_matching<T>(
     }
 }
 
+/// The body of the next message from `author`.
+async fn next_message_from(events: &mut Events, author: confab_client::proto::Id) -> String {
+    next_matching(events, |push| match push {
+        ClientEvent::Event(e) if e.author.id == author => match e.body {
+            EventBody::Message { body, .. } => Some(body),
+            _ => None,
+        },
+        _ => None,
+    })
+    .await
+}
+
 /// How many times a message body is in a channel's stored history.
 async fn stored_copies(http: &Http, channel: confab_client::proto::Id, body: &str) -> usize {
     let page = http
@@ -279,14 +291,7 @@ async fn register_chat_read_typing_and_presence() {
     })
     .await;
     tui.key(KeyCode::Enter);
-    let body = next_matching(&mut alice_events, |push| match push {
-        ClientEvent::Event(e) if e.author.id == carol_id => match e.body {
-            EventBody::Message { body, .. } => Some(body),
-            _ => None,
-        },
-        _ => None,
-    })
-    .await;
+    let body = next_message_from(&mut alice_events, carol_id).await;
     assert_eq!(body, "hi alice");
     tui.until("my message confirmed", |s| {
         s.contains("carol: hi alice") && !s.contains("sending…")
@@ -304,14 +309,7 @@ async fn register_chat_read_typing_and_presence() {
     let paste = Event::Paste("line one\nline two".into());
     tui.driver.terminal_event(&paste, Instant::now());
     tui.key(KeyCode::Enter);
-    let body = next_matching(&mut alice_events, |push| match push {
-        ClientEvent::Event(e) if e.author.id == carol_id => match e.body {
-            EventBody::Message { body, .. } => Some(body),
-            _ => None,
-        },
-        _ => None,
-    })
-    .await;
+    let body = next_message_from(&mut alice_events, carol_id).await;
     assert_eq!(body, "line one\nline two");
 
     // Alice goes away: offline, with when she was last seen.

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use confab_client::{Client, ClientEvent, Events, Http};
-use confab_proto::{ClientFrame, Event, ServerFrame};
+use confab_proto::{ClientFrame, Event, Id, Presence, ServerFrame};
 use confab_server::{Config, Server};
 use futures::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
@@ -100,6 +100,21 @@ pub async fn next_event(events: &mut Events) -> Event {
             Ok(Some(_)) => continue,
             Ok(None) => panic!("event stream ended"),
             Err(_) => panic!("no event within 10 s"),
+        }
+    }
+}
+
+/// The next presence report about `user`, skipping everything else.
+pub async fn presence_of(events: &mut Events, user: Id) -> Presence {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), events.next())
+            .await
+            .expect("presence within 10 s")
+            .expect("open")
+        {
+            ClientEvent::Presence(p) if p.user_id == user => return p,
+            ClientEvent::Closed { code, reason } => panic!("closed: {code:?} {reason}"),
+            _ => {}
         }
     }
 }

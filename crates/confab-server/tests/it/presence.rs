@@ -3,27 +3,12 @@
 
 use std::time::{Duration, Instant};
 
-use confab_client::{ClientEvent, Events};
-use confab_proto::{Id, Presence, Status};
+use confab_client::ClientEvent;
+use confab_proto::Status;
 use confab_server::config::{BusConfig, StoreConfig};
 use confab_testkit::Proxy;
 
-use crate::harness::TestServer;
-
-/// The next presence report about `user`, skipping everything else.
-async fn presence_of(events: &mut Events, user: Id) -> Presence {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(10), events.next())
-            .await
-            .expect("presence within 10 s")
-            .expect("open")
-        {
-            ClientEvent::Presence(p) if p.user_id == user => return p,
-            ClientEvent::Closed { code, reason } => panic!("closed: {code:?} {reason}"),
-            _ => {}
-        }
-    }
-}
+use crate::harness::{presence_of, TestServer};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn contacts_see_online_idle_offline_and_last_seen() {

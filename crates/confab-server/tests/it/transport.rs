@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use confab_proto::{ClientFrame, EventBody, Id, ServerFrame, Status};
 use futures::StreamExt;
 
-use crate::harness::{Raw, RawNext, TestServer};
+use crate::harness::{presence_of, Raw, RawNext, TestServer};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -652,17 +652,10 @@ async fn an_idle_http_session_expires_and_its_user_goes_offline() {
     )
     .await;
     let mut wire = Wire::identified(Kind::LongPoll, &server, &b_token).await;
-    let online = loop {
-        match tokio::time::timeout(Duration::from_secs(10), a_events.next())
-            .await
-            .expect("presence")
-            .expect("open")
-        {
-            confab_client::ClientEvent::Presence(p) if p.user_id == bob.id => break p.status,
-            _ => {}
-        }
-    };
-    assert_eq!(online, Status::Online);
+    assert_eq!(
+        presence_of(&mut a_events, bob.id).await.status,
+        Status::Online
+    );
     // Bob stops polling: after twice the heartbeat interval the session ends...
     tokio::time::sleep(Duration::from_millis(700)).await;
     let closed = loop {
@@ -676,17 +669,10 @@ async fn an_idle_http_session_expires_and_its_user_goes_offline() {
         Some(confab_proto::CloseCode::HeartbeatTimeout.as_u16())
     );
     // ...and his presence follows.
-    let offline = loop {
-        match tokio::time::timeout(Duration::from_secs(10), a_events.next())
-            .await
-            .expect("presence")
-            .expect("open")
-        {
-            confab_client::ClientEvent::Presence(p) if p.user_id == bob.id => break p.status,
-            _ => {}
-        }
-    };
-    assert_eq!(offline, Status::Offline);
+    assert_eq!(
+        presence_of(&mut a_events, bob.id).await.status,
+        Status::Offline
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
