@@ -3,6 +3,7 @@
 //! every member records what it receives, and the run ends with an exact count of losses and
 //! duplicates per (receiver, seq).
 
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,7 +16,7 @@ use tokio::time::{Interval, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::args::Common;
-use crate::conn::{self, ConnectError, Endpoint};
+use crate::conn::{self, ConnectError, Endpoint, Ws};
 use crate::frame::{self, now_ns, Incoming};
 use crate::meter::Meter;
 use crate::progress::Progress;
@@ -101,25 +102,29 @@ async fn next_tick(tick: &mut Option<Interval>) {
     }
 }
 
-type Ready = mpsc::UnboundedSender<Result<(usize, u64), String>>;
+/// Where a member reports its start: its channel's index and the `seq` it had at `ready`, or why
+/// it could not start.
+pub type Ready = mpsc::UnboundedSender<Result<(usize, u64), String>>;
 
-/// A WebSocket member: connect, identify, then receive (and send, if a sender) until `Stop`.
-async fn ws_member(ctx: Arc<Ctx>, index: usize, m: Member, ready: Ready) -> Option<(usize, Tally)> {
-    let endpoint = &ctx.endpoints[m.endpoint];
-    let channel = ctx.channels[m.channel].as_str();
-    let meter = &*ctx.meter;
+/// Connects and identifies a member of `channel` (index `ch`) through one of the `handshakes`
+/// permits, counting refusals and the connection in `meter` and reporting the start on `ready`.
+/// Returns the socket and its tally, or `None` when the member could not start.
+#[allow(clippy::too_many_arguments)]
+pub async fn start_member(
+    endpoint: &Endpoint,
+    source: Option<IpAddr>,
+    token: &str,
+    handshakes: &Semaphore,
+    meter: &Meter,
+    channel: &str,
+    ch: usize,
+    ready: &Ready,
+) -> Option<(Ws, Tally)> {
     let connected = {
-        let _permit = ctx.handshakes.acquire().await.ok()?;
-        conn::connect_identified(
-            endpoint,
-            endpoint.source(index, ctx.source_addrs),
-            &m.token,
-            20,
-            || Meter::bump(&meter.refusals),
-        )
-        .await
+        let _permit = handshakes.acquire().await.ok()?;
+        conn::connect_identified(endpoint, source, token, 20, || Meter::bump(&meter.refusals)).await
     };
-    let (mut ws, channels) = match connected {
+    let (ws, channels) = match connected {
         Ok(ok) => ok,
         Err(e) => {
             let _ = ready.send(Err(e.to_string()));
@@ -130,9 +135,27 @@ async fn ws_member(ctx: Arc<Ctx>, index: usize, m: Member, ready: Ready) -> Opti
         let _ = ready.send(Err(format!("not a member of channel {channel}")));
         return None;
     };
-    let mut tally = Tally::new(base);
     Meter::bump(&meter.connected);
-    let _ = ready.send(Ok((m.channel, base)));
+    let _ = ready.send(Ok((ch, base)));
+    Some((ws, Tally::new(base)))
+}
+
+/// A WebSocket member: connect, identify, then receive (and send, if a sender) until `Stop`.
+async fn ws_member(ctx: Arc<Ctx>, index: usize, m: Member, ready: Ready) -> Option<(usize, Tally)> {
+    let endpoint = &ctx.endpoints[m.endpoint];
+    let channel = ctx.channels[m.channel].as_str();
+    let meter = &*ctx.meter;
+    let (mut ws, mut tally) = start_member(
+        endpoint,
+        endpoint.source(index, ctx.source_addrs),
+        &m.token,
+        &ctx.handshakes,
+        meter,
+        channel,
+        m.channel,
+        &ready,
+    )
+    .await?;
 
     let mut phase = ctx.phase.clone();
     let mut sending: Option<Interval> = None;

@@ -140,7 +140,24 @@ struct Receiver<'a, F: FnOnce(u64)> {
     tally: Option<Tally>,
 }
 
-impl<F: FnOnce(u64)> Receiver<'_, F> {
+impl<'a, F: FnOnce(u64)> Receiver<'a, F> {
+    /// Opens an HTTP session for `token` and a receiver of `channel` on it; returns the session id.
+    async fn open(
+        http: &'a HttpCtx,
+        token: &str,
+        channel: &'a str,
+        on_ready: F,
+    ) -> Result<(String, Self), ConnectError> {
+        let sid = open_session(http, token).await?;
+        let rx = Receiver {
+            channel,
+            meter: &http.meter,
+            on_ready: Some(on_ready),
+            tally: None,
+        };
+        Ok((sid, rx))
+    }
+
     fn frame(&mut self, f: &Incoming<'_>) -> Result<(), ConnectError> {
         match (&mut self.tally, f.op()) {
             (None, "ready") => {
@@ -200,13 +217,7 @@ pub async fn long_poll(
     on_ready: impl FnOnce(u64),
     mut phase: watch::Receiver<Phase>,
 ) -> Result<Option<Tally>, ConnectError> {
-    let sid = open_session(http, token).await?;
-    let mut rx = Receiver {
-        channel,
-        meter: &http.meter,
-        on_ready: Some(on_ready),
-        tally: None,
-    };
+    let (sid, mut rx) = Receiver::open(http, token, channel, on_ready).await?;
     let mut after = 0u64;
     let mut dropped = false;
     while !stopped(&phase) {
@@ -252,13 +263,7 @@ pub async fn sse(
     on_ready: impl FnOnce(u64),
     mut phase: watch::Receiver<Phase>,
 ) -> Result<Option<Tally>, ConnectError> {
-    let sid = open_session(http, token).await?;
-    let mut rx = Receiver {
-        channel,
-        meter: &http.meter,
-        on_ready: Some(on_ready),
-        tally: None,
-    };
+    let (sid, mut rx) = Receiver::open(http, token, channel, on_ready).await?;
     http.count();
     let mut stream = http
         .client

@@ -17,7 +17,7 @@ use crate::account::Accounts;
 use crate::args::StormArgs;
 use crate::conn::{self, ConnectError, Endpoint, Ws};
 use crate::frame::{self, now_ns, Incoming};
-use crate::load::{self, receive, HEARTBEAT_EVERY};
+use crate::load::{self, receive, Ready, HEARTBEAT_EVERY};
 use crate::meter::{Meter, Percentiles};
 use crate::progress::Progress;
 use crate::report::{Report, StormResult};
@@ -256,8 +256,6 @@ pub async fn run(a: &StormArgs) -> anyhow::Result<Report> {
     Ok(report)
 }
 
-type Ready = mpsc::UnboundedSender<Result<(usize, u64), String>>;
-
 /// One storm client: connect, receive, be cut, reconnect with backoff and resume, receive.
 async fn client(
     shared: Arc<Shared>,
@@ -269,27 +267,17 @@ async fn client(
     let channel = shared.channels[ch].as_str();
     let meter = &*shared.meter;
     let source = shared.endpoint.source(index, shared.source_addrs);
-    let connected = {
-        let _permit = shared.handshakes.acquire().await.ok()?;
-        conn::connect_identified(&shared.endpoint, source, &token, 20, || {
-            Meter::bump(&meter.refusals)
-        })
-        .await
-    };
-    let (mut ws, channels) = match connected {
-        Ok(ok) => ok,
-        Err(e) => {
-            let _ = ready.send(Err(e.to_string()));
-            return None;
-        }
-    };
-    let Some(base) = channels.iter().find(|(id, _)| id == channel).map(|c| c.1) else {
-        let _ = ready.send(Err(format!("not a member of channel {channel}")));
-        return None;
-    };
-    let mut tally = Tally::new(base);
-    Meter::bump(&meter.connected);
-    let _ = ready.send(Ok((ch, base)));
+    let (mut ws, mut tally) = load::start_member(
+        &shared.endpoint,
+        source,
+        &token,
+        &shared.handshakes,
+        meter,
+        channel,
+        ch,
+        &ready,
+    )
+    .await?;
     let mut stage = shared.stage.clone();
 
     // Before the cut.
