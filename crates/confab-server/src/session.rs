@@ -436,22 +436,17 @@ enum Wake {
     Deadline,
 }
 
-impl Wake {
-    /// How a wake-up that ends the session ends it (counted in metrics).
-    fn end(self, state: &AppState) -> End {
-        match self {
-            Wake::Overflow => {
-                state.metrics.reject(Reason::slow_consumer);
-                tracing::info!("closing slow consumer");
-                Some(CloseCode::SlowConsumer)
-            }
-            Wake::Deadline => {
-                state.metrics.reject(Reason::heartbeat_timeout);
-                Some(CloseCode::HeartbeatTimeout)
-            }
-            Wake::Item(_) | Wake::Inbound(_) => None,
-        }
-    }
+/// Ends a session whose queue overflowed (counted in metrics).
+fn slow_consumer(state: &AppState) -> End {
+    state.metrics.reject(Reason::slow_consumer);
+    tracing::info!("closing slow consumer");
+    Some(CloseCode::SlowConsumer)
+}
+
+/// Ends a session whose client went quiet past the heartbeat timeout (counted in metrics).
+fn heartbeat_expired(state: &AppState) -> End {
+    state.metrics.reject(Reason::heartbeat_timeout);
+    Some(CloseCode::HeartbeatTimeout)
 }
 
 /// An identified session's state.
@@ -642,8 +637,8 @@ impl Session {
                     tokio::select! {
                         biased;
                         written = self.write(conn, item) => written.err(),
-                        _ = queue.overflowed() => Some(Wake::Overflow.end(&state)),
-                        _ = &mut heartbeat => Some(Wake::Deadline.end(&state)),
+                        _ = queue.overflowed() => Some(slow_consumer(&state)),
+                        _ = &mut heartbeat => Some(heartbeat_expired(&state)),
                     }
                 }
                 Wake::Inbound(inbound) => {
@@ -651,7 +646,8 @@ impl Session {
                     let handled = Box::pin(self.handle_inbound(conn, inbound));
                     handled.await.err()
                 }
-                other => Some(other.end(&state)),
+                Wake::Overflow => Some(slow_consumer(&state)),
+                Wake::Deadline => Some(heartbeat_expired(&state)),
             };
             if let Some(end) = end {
                 return end;
@@ -813,6 +809,8 @@ impl Session {
         while let Some(current) = item.take() {
             written += match current {
                 // The common case, inline: the next event of a channel, or a ready-made frame.
+                // (`write_one` handles these too; calling it here instead would keep its larger
+                // future in every idle session's task: measured +0.2 KiB per connection.)
                 Outbound::Event {
                     channel,
                     seq,

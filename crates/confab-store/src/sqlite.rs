@@ -70,13 +70,10 @@ impl SqliteStore {
             // In WAL mode NORMAL survives a process crash; a power loss may lose the last commits.
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true)
-            // Statement journals (for multi-row inserts) in memory rather than temporary files.
-            .pragma("temp_store", "memory");
+            .foreign_keys(true);
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
-            // 64 MiB of page cache for the one writer: inserts land all over the indexes.
-            .connect_with(options.clone().pragma("cache_size", "-65536"))
+            .connect_with(options.clone())
             .await
             .map_err(|e| StoreError::Unavailable(format!("{}: {e}", path.display())))?;
         migrate(&writer).await?;

@@ -41,17 +41,6 @@ pub(super) struct AppendRequest {
     pub reply: oneshot::Sender<Result<Appended>>,
 }
 
-impl From<rusqlite::Error> for StoreError {
-    fn from(e: rusqlite::Error) -> Self {
-        match e.sqlite_error_code() {
-            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
-                StoreError::Unavailable(e.to_string())
-            }
-            _ => StoreError::Backend(e.to_string()),
-        }
-    }
-}
-
 /// Opens the writer's connection and starts its thread; the thread ends (and closes the
 /// connection) when every sender is dropped, that is with the last clone of the store.
 pub(super) fn spawn(path: &Path, ids: Arc<Snowflake>) -> Result<mpsc::Sender<AppendRequest>> {
