@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use confab_client::Http;
-use confab_proto::{ErrorCode, Id};
+use confab_proto::{ChannelId, ErrorCode};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
@@ -183,7 +183,7 @@ impl Accounts {
     /// A cached channel id, if the channel still exists for `http`'s user.
     async fn cached_channel(&self, base: &str, key: &str, http: &Http) -> Option<String> {
         let id = self.file.servers.get(base)?.channels.get(key)?.clone();
-        let parsed: Id = id.parse().ok()?;
+        let parsed: ChannelId = id.parse().ok()?;
         http.channel(parsed).await.ok().map(|_| id)
     }
 

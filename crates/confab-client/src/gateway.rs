@@ -19,8 +19,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use confab_proto::{
-    Ack, ChannelSummary, ClientFrame, CloseCode, ErrorBody, ErrorCode, Event, Hello, Id, Presence,
-    ReadState, Ready, Receipt, ServerFrame, Status,
+    Ack, ChannelId, ChannelSummary, ClientFrame, CloseCode, ErrorBody, ErrorCode, Event, Hello,
+    Presence, ReadState, Ready, Receipt, ServerFrame, Status, UserId,
 };
 use futures::{SinkExt, StreamExt};
 use rand::Rng;
@@ -135,14 +135,14 @@ pub enum ClientEvent {
     /// `user_id` is typing in `channel_id`: show it for `expires_in_ms` unless renewed or a message
     /// from them arrives.
     Typing {
-        channel_id: Id,
-        user_id: Id,
+        channel_id: ChannelId,
+        user_id: UserId,
         expires_in_ms: u64,
     },
     /// I joined a channel (also while disconnected).
     ChannelJoined(ChannelSummary),
     /// I left (or was removed from) a channel.
-    ChannelLeft(Id),
+    ChannelLeft(ChannelId),
     /// The channel's history after my cursor is gone (retention): drop what you show and reload
     /// the newest page. Events after `last_seq` follow.
     Resync(ChannelSummary),
@@ -169,19 +169,19 @@ impl Events {
 
 enum Command {
     Send {
-        channel: Id,
+        channel: ChannelId,
         client_id: String,
         body: String,
         reply: oneshot::Sender<Result<Ack>>,
     },
     Read {
-        channel: Id,
+        channel: ChannelId,
         seq: u64,
     },
     /// A fire-and-forget frame that is dropped while disconnected.
     Frame(ClientFrame),
     SetStatus(Status),
-    Watch(Vec<Id>),
+    Watch(Vec<UserId>),
     Close,
 }
 
@@ -652,7 +652,7 @@ impl Client {
 
     /// Sends a message with a fresh idempotency key; returns the ack once the server committed it,
     /// across reconnects if need be.
-    pub async fn send(&self, channel: Id, body: &str) -> Result<Ack> {
+    pub async fn send(&self, channel: ChannelId, body: &str) -> Result<Ack> {
         self.send_with_id(channel, &uuid::Uuid::new_v4().simple().to_string(), body)
             .await
     }
@@ -661,7 +661,12 @@ impl Client {
     /// (`unavailable`, or `internal`, after which it may or may not be stored) is retried with the
     /// same key — safe, since a repeat stores nothing new — a few times over about ten seconds
     /// before the error is returned.
-    pub async fn send_with_id(&self, channel: Id, client_id: &str, body: &str) -> Result<Ack> {
+    pub async fn send_with_id(
+        &self,
+        channel: ChannelId,
+        client_id: &str,
+        body: &str,
+    ) -> Result<Ack> {
         let mut delay = Duration::from_millis(200);
         for _ in 0..SEND_RETRIES {
             match self.send_once(channel, client_id, body).await {
@@ -677,7 +682,7 @@ impl Client {
         self.send_once(channel, client_id, body).await
     }
 
-    async fn send_once(&self, channel: Id, client_id: &str, body: &str) -> Result<Ack> {
+    async fn send_once(&self, channel: ChannelId, client_id: &str, body: &str) -> Result<Ack> {
         let (reply, rx) = oneshot::channel();
         let cmd = Command::Send {
             channel,
@@ -690,7 +695,7 @@ impl Client {
     }
 
     /// Moves my read pointer; the server confirms with a [`ClientEvent::ReadState`].
-    pub async fn mark_read(&self, channel: Id, seq: u64) -> Result<()> {
+    pub async fn mark_read(&self, channel: ChannelId, seq: u64) -> Result<()> {
         self.commands
             .send(Command::Read { channel, seq })
             .await
@@ -706,7 +711,7 @@ impl Client {
     }
 
     /// Tells the channel's members I am typing (the server rate-limits it).
-    pub async fn typing(&self, channel: Id) -> Result<()> {
+    pub async fn typing(&self, channel: ChannelId) -> Result<()> {
         let frame = ClientFrame::Typing {
             channel_id: channel,
         };
@@ -717,7 +722,7 @@ impl Client {
     }
 
     /// Also follow these users' presence; kept across reconnects.
-    pub async fn watch(&self, users: Vec<Id>) -> Result<()> {
+    pub async fn watch(&self, users: Vec<UserId>) -> Result<()> {
         self.commands
             .send(Command::Watch(users))
             .await
@@ -742,7 +747,7 @@ impl Client {
 
 /// A send waiting for its ack.
 struct Pending {
-    channel: Id,
+    channel: ChannelId,
     client_id: String,
     body: String,
     /// The `ref` of its latest transmission, if it was sent on the current connection.
@@ -758,19 +763,19 @@ struct Task {
     events: mpsc::Sender<ClientEvent>,
     state: watch::Sender<ConnectionState>,
     /// Per channel: the highest `seq` handed to the application. The resume cursor.
-    cursors: HashMap<Id, u64>,
+    cursors: HashMap<ChannelId, u64>,
     receipts_since: i64,
     /// Unacked sends, in the order they were made.
     outbox: Vec<Pending>,
     next_ref: u64,
     /// Channels with events handed over but not yet confirmed as delivered.
-    delivered: HashMap<Id, u64>,
+    delivered: HashMap<ChannelId, u64>,
     /// A gap could not be filled: reconnect and resume from the cursor instead of skipping it.
     broken: bool,
     /// The session status the application set; re-sent after a reconnect.
     status: Status,
     /// Users the application asked to watch; re-sent after a reconnect.
-    watched: Vec<Id>,
+    watched: Vec<UserId>,
     upgrade: Upgrade,
 }
 
@@ -856,7 +861,7 @@ impl Task {
 
     fn enqueue(
         &mut self,
-        channel: Id,
+        channel: ChannelId,
         client_id: String,
         body: String,
         reply: oneshot::Sender<Result<Ack>>,
@@ -914,7 +919,8 @@ impl Task {
             tokio::time::timeout(HANDSHAKE_TIMEOUT, open(&self.config, &mut self.upgrade))
                 .await
                 .map_err(|_| timed_out("connecting"))??;
-        let cursors: BTreeMap<Id, u64> = self.cursors.iter().map(|(k, v)| (*k, *v)).collect();
+        let cursors: BTreeMap<ChannelId, u64> =
+            self.cursors.iter().map(|(k, v)| (*k, *v)).collect();
         let frame = ClientFrame::Resume {
             token: self.config.token.clone(),
             cursors,
@@ -1072,7 +1078,7 @@ impl Task {
     }
 
     /// Adds users to the watch list kept for reconnects, once each.
-    fn remember_watched(&mut self, users: &[Id]) {
+    fn remember_watched(&mut self, users: &[UserId]) {
         for u in users {
             if !self.watched.contains(u) {
                 self.watched.push(*u);
@@ -1108,7 +1114,7 @@ impl Task {
 
     /// Fetches events `after+1 .. before` of `channel` over HTTP and hands them over. `false` when
     /// the history could not be read.
-    async fn fill_gap(&mut self, channel: Id, after: u64, before: u64) -> bool {
+    async fn fill_gap(&mut self, channel: ChannelId, after: u64, before: u64) -> bool {
         let mut after = after;
         while after + 1 < before {
             let q = HistoryQuery {

@@ -6,7 +6,7 @@ use confab_proto::api::{
     MarkRead, MemberList, ReceiptSummary, SendMessage, SetRole, UserList,
 };
 use confab_proto::{
-    Ack, ChannelSummary, ErrorBody, ErrorCode, Id, Presence, ReadState, Role, User,
+    Ack, ChannelId, ChannelSummary, ErrorBody, ErrorCode, Presence, ReadState, Role, User, UserId,
 };
 use reqwest::{Method, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
@@ -170,19 +170,19 @@ impl Http {
     }
 
     /// One of my channels.
-    pub async fn channel(&self, id: Id) -> Result<ChannelSummary> {
+    pub async fn channel(&self, id: ChannelId) -> Result<ChannelSummary> {
         self.call::<(), _>(Method::GET, &format!("/channels/{id}"), None)
             .await
     }
 
     /// A channel's members.
-    pub async fn members(&self, id: Id) -> Result<MemberList> {
+    pub async fn members(&self, id: ChannelId) -> Result<MemberList> {
         self.call::<(), _>(Method::GET, &format!("/channels/{id}/members"), None)
             .await
     }
 
     /// Adds `username` to a group.
-    pub async fn add_member(&self, id: Id, username: &str) -> Result<()> {
+    pub async fn add_member(&self, id: ChannelId, username: &str) -> Result<()> {
         let req = AddMember {
             username: username.into(),
         };
@@ -191,7 +191,7 @@ impl Http {
     }
 
     /// Removes a member from a group.
-    pub async fn remove_member(&self, id: Id, user: Id) -> Result<()> {
+    pub async fn remove_member(&self, id: ChannelId, user: UserId) -> Result<()> {
         self.call_empty::<()>(
             Method::DELETE,
             &format!("/channels/{id}/members/{user}"),
@@ -201,7 +201,7 @@ impl Http {
     }
 
     /// Sets a member's role.
-    pub async fn set_role(&self, id: Id, user: Id, role: Role) -> Result<()> {
+    pub async fn set_role(&self, id: ChannelId, user: UserId, role: Role) -> Result<()> {
         self.call_empty(
             Method::PUT,
             &format!("/channels/{id}/members/{user}/role"),
@@ -211,13 +211,13 @@ impl Http {
     }
 
     /// Leaves a group.
-    pub async fn leave(&self, id: Id) -> Result<()> {
+    pub async fn leave(&self, id: ChannelId) -> Result<()> {
         self.call_empty::<()>(Method::POST, &format!("/channels/{id}/leave"), None)
             .await
     }
 
     /// Sends a message with a given idempotency key.
-    pub async fn send(&self, id: Id, client_id: &str, body: &str) -> Result<Ack> {
+    pub async fn send(&self, id: ChannelId, client_id: &str, body: &str) -> Result<Ack> {
         let req = SendMessage {
             client_id: client_id.into(),
             body: body.into(),
@@ -231,7 +231,7 @@ impl Http {
     }
 
     /// A page of a channel's history.
-    pub async fn history(&self, id: Id, q: HistoryQuery) -> Result<HistoryPage> {
+    pub async fn history(&self, id: ChannelId, q: HistoryQuery) -> Result<HistoryPage> {
         let mut params = Vec::new();
         if let Some(a) = q.after {
             params.push(("after", a.to_string()));
@@ -250,7 +250,7 @@ impl Http {
 
     /// Delivered and read counts for `seq` (default: the newest), with per-member pointers in
     /// small channels.
-    pub async fn receipts(&self, id: Id, seq: Option<u64>) -> Result<ReceiptSummary> {
+    pub async fn receipts(&self, id: ChannelId, seq: Option<u64>) -> Result<ReceiptSummary> {
         let mut req = self.request(Method::GET, &format!("/channels/{id}/receipts"));
         if let Some(seq) = seq {
             req = req.query(&[("seq", seq)]);
@@ -259,19 +259,19 @@ impl Http {
     }
 
     /// A user's presence (with last seen when offline).
-    pub async fn presence(&self, user: Id) -> Result<Presence> {
+    pub async fn presence(&self, user: UserId) -> Result<Presence> {
         self.call::<(), _>(Method::GET, &format!("/users/{user}/presence"), None)
             .await
     }
 
     /// How many of a channel's members are online or idle.
-    pub async fn channel_presence(&self, id: Id) -> Result<ChannelPresence> {
+    pub async fn channel_presence(&self, id: ChannelId) -> Result<ChannelPresence> {
         self.call::<(), _>(Method::GET, &format!("/channels/{id}/presence"), None)
             .await
     }
 
     /// Moves my read pointer.
-    pub async fn mark_read(&self, id: Id, seq: u64) -> Result<ReadState> {
+    pub async fn mark_read(&self, id: ChannelId, seq: u64) -> Result<ReadState> {
         self.call(
             Method::POST,
             &format!("/channels/{id}/read"),

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use confab_proto::{Id, Status};
+use confab_proto::{Status, UserId};
 
 /// How the user's status on this node changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,7 +35,7 @@ impl Counts {
 /// Per-node presence: each user's sessions here, online or idle.
 #[derive(Debug, Default)]
 pub struct LocalPresence {
-    users: Mutex<HashMap<Id, Counts>>,
+    users: Mutex<HashMap<UserId, Counts>>,
 }
 
 impl LocalPresence {
@@ -43,7 +43,7 @@ impl LocalPresence {
         Self::default()
     }
 
-    fn update(&self, user: Id, f: impl FnOnce(&mut Counts)) -> Transition {
+    fn update(&self, user: UserId, f: impl FnOnce(&mut Counts)) -> Transition {
         let mut users = self.users.lock().unwrap_or_else(|e| e.into_inner());
         let counts = users.entry(user).or_default();
         let before = counts.status();
@@ -60,12 +60,12 @@ impl LocalPresence {
     }
 
     /// A session of `user` opened, online.
-    pub fn connect(&self, user: Id) -> Transition {
+    pub fn connect(&self, user: UserId) -> Transition {
         self.update(user, |c| c.online += 1)
     }
 
     /// A session of `user` with status `status` closed.
-    pub fn disconnect(&self, user: Id, status: Status) -> Transition {
+    pub fn disconnect(&self, user: UserId, status: Status) -> Transition {
         self.update(user, |c| match status {
             Status::Idle => c.idle = c.idle.saturating_sub(1),
             _ => c.online = c.online.saturating_sub(1),
@@ -73,7 +73,7 @@ impl LocalPresence {
     }
 
     /// A session of `user` went from `from` to `to` (online ⇄ idle).
-    pub fn set(&self, user: Id, from: Status, to: Status) -> Transition {
+    pub fn set(&self, user: UserId, from: Status, to: Status) -> Transition {
         if from == to {
             return Transition::Unchanged;
         }
@@ -90,13 +90,13 @@ impl LocalPresence {
     }
 
     /// `user`'s status on this node.
-    pub fn status(&self, user: Id) -> Status {
+    pub fn status(&self, user: UserId) -> Status {
         let users = self.users.lock().unwrap_or_else(|e| e.into_inner());
         users.get(&user).map_or(Status::Offline, |c| c.status())
     }
 
     /// Every user with a session here, with their status.
-    pub fn snapshot(&self) -> Vec<(Id, Status)> {
+    pub fn snapshot(&self) -> Vec<(UserId, Status)> {
         let users = self.users.lock().unwrap_or_else(|e| e.into_inner());
         users.iter().map(|(id, c)| (*id, c.status())).collect()
     }
@@ -114,7 +114,7 @@ mod tests {
     #[test]
     fn status_follows_the_most_active_session() {
         let p = LocalPresence::new();
-        let u = Id(1);
+        let u = UserId(1);
         assert_eq!(p.connect(u), Transition::Changed(Status::Online));
         assert_eq!(p.connect(u), Transition::Unchanged);
         assert_eq!(

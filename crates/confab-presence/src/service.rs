@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use confab_bus::{subject, Bus, BusError};
-use confab_proto::{Id, Presence, Status};
+use confab_proto::{Presence, Status, UserId};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -47,13 +47,13 @@ enum Announcement {
     Full {
         node: u16,
         boot: u64,
-        users: Vec<(Id, Status)>,
+        users: Vec<(UserId, Status)>,
     },
     /// One user's status on the node changed (`offline`: no more sessions there).
     Delta {
         node: u16,
         boot: u64,
-        user: Id,
+        user: UserId,
         status: Status,
     },
 }
@@ -62,14 +62,14 @@ enum Announcement {
 struct Lease {
     boot: u64,
     expires: Instant,
-    users: HashMap<Id, Status>,
+    users: HashMap<UserId, Status>,
 }
 
 #[derive(Debug, Default)]
 struct State {
     leases: HashMap<u16, Lease>,
     /// Every user whose aggregate status is not offline, as last reported.
-    known: HashMap<Id, Status>,
+    known: HashMap<UserId, Status>,
 }
 
 struct Inner {
@@ -126,27 +126,27 @@ impl PresenceService {
     }
 
     /// A session of `user` opened (online).
-    pub fn connect(&self, user: Id) {
+    pub fn connect(&self, user: UserId) {
         let t = self.inner.local.connect(user);
         self.local_changed(user, t);
     }
 
     /// A session of `user` with status `status` closed. Returns whether it was the user's last
     /// session on this node.
-    pub fn disconnect(&self, user: Id, status: Status) -> bool {
+    pub fn disconnect(&self, user: UserId, status: Status) -> bool {
         let t = self.inner.local.disconnect(user, status);
         self.local_changed(user, t);
         t == Transition::Changed(Status::Offline)
     }
 
     /// A session of `user` changed between online and idle.
-    pub fn set(&self, user: Id, from: Status, to: Status) {
+    pub fn set(&self, user: UserId, from: Status, to: Status) {
         let t = self.inner.local.set(user, from, to);
         self.local_changed(user, t);
     }
 
     /// `user`'s aggregate status over the cluster.
-    pub fn status(&self, user: Id) -> Status {
+    pub fn status(&self, user: UserId) -> Status {
         let state = self.inner.state.lock().unwrap_or_else(|e| e.into_inner());
         self.inner.aggregate(&state, user)
     }
@@ -156,7 +156,7 @@ impl PresenceService {
         self.inner.local.online_users()
     }
 
-    fn local_changed(&self, user: Id, t: Transition) {
+    fn local_changed(&self, user: UserId, t: Transition) {
         let Transition::Changed(status) = t else {
             return;
         };
@@ -174,7 +174,7 @@ impl PresenceService {
 }
 
 impl Inner {
-    fn aggregate(&self, state: &State, user: Id) -> Status {
+    fn aggregate(&self, state: &State, user: UserId) -> Status {
         let now = Instant::now();
         state
             .leases
@@ -187,7 +187,7 @@ impl Inner {
     }
 
     /// Reports `user`'s aggregate status if it changed.
-    fn recompute(&self, state: &mut State, user: Id) {
+    fn recompute(&self, state: &mut State, user: UserId) {
         let now = self.aggregate(state, user);
         let before = state.known.get(&user).copied().unwrap_or(Status::Offline);
         if now == before {
@@ -209,13 +209,13 @@ impl Inner {
     fn apply(&self, a: Announcement) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let expires = Instant::now() + self.config.lease();
-        let mut touched: Vec<Id> = Vec::new();
+        let mut touched: Vec<UserId> = Vec::new();
         match a {
             Announcement::Full { node, boot, users } => {
                 if node == self.config.node_id && boot == self.boot {
                     return;
                 }
-                let users: HashMap<Id, Status> = users.into_iter().collect();
+                let users: HashMap<UserId, Status> = users.into_iter().collect();
                 if let Some(old) = state.leases.get(&node) {
                     touched.extend(old.users.keys().filter(|u| !users.contains_key(u)));
                 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use confab_bus::LocalBus;
 use confab_presence::{PresenceConfig, PresenceService};
-use confab_proto::{Id, Presence, Status};
+use confab_proto::{Presence, Status, UserId};
 use tokio::sync::mpsc;
 
 async fn next(rx: &mut mpsc::Receiver<Presence>) -> Presence {
@@ -34,7 +34,7 @@ async fn status_is_aggregated_over_sessions_and_nodes() {
     let bus = LocalBus::default();
     let (a, mut a_changes) = node(&bus, 1, 100).await;
     let (b, mut b_changes) = node(&bus, 2, 100).await;
-    let u = Id(7);
+    let u = UserId(7);
     a.connect(u);
     assert_eq!(next(&mut a_changes).await.status, Status::Online);
     assert_eq!(
@@ -70,7 +70,7 @@ async fn a_silent_node_s_users_go_offline_within_the_bound() {
         node_id: 2,
         interval: Duration::from_millis(100),
     };
-    let u = Id(9);
+    let u = UserId(9);
     {
         let (b, _b_changes) = PresenceService::start(Arc::new(bus.clone()), config)
             .await

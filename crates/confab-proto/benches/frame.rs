@@ -1,17 +1,19 @@
 //! Frame encode/decode: the JSON work per delivered event and per received send.
 //! `cargo bench -p confab-proto`
 
-use confab_proto::{ClientFrame, Event, EventBody, Id, ServerFrame, UserRef};
+use confab_proto::{
+    ChannelId, ClientFrame, Event, EventBody, EventId, ServerFrame, UserId, UserRef,
+};
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 
 fn event() -> ServerFrame {
     ServerFrame::Event(Event {
-        channel_id: Id(81_000_000_000_000_100),
+        channel_id: ChannelId(81_000_000_000_000_100),
         seq: 123_456,
-        id: Id(81_000_000_000_000_500),
+        id: EventId(81_000_000_000_000_500),
         ts: 1_796_000_000_123,
         author: UserRef {
-            id: Id(81_000_000_000_000_001),
+            id: UserId(81_000_000_000_000_001),
             username: "alice".into(),
         },
         body: EventBody::Message {

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::{ChannelKind, Role, UserRef};
-use crate::Id;
+use crate::{ChannelId, EventId, UserId};
 
 /// One lasting change to a channel.
 ///
@@ -13,10 +13,10 @@ use crate::Id;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Event {
-    pub channel_id: Id,
+    pub channel_id: ChannelId,
     pub seq: u64,
     /// Globally unique, time-ordered id.
-    pub id: Id,
+    pub id: EventId,
     /// Server time of the commit, milliseconds since the Unix epoch.
     pub ts: i64,
     /// Who caused the event: the sender of a message, the admin who added a member.
@@ -50,6 +50,18 @@ pub enum EventBody {
     MemberLeft,
     /// `user`'s role was changed by `author`.
     RoleChanged { user: UserRef, role: Role },
+}
+
+impl Event {
+    /// The user this event takes out of the channel: the removed member, or the one who left.
+    /// Nothing after this event reaches that user.
+    pub fn removes(&self) -> Option<UserId> {
+        match &self.body {
+            EventBody::MemberRemoved { user } => Some(user.id),
+            EventBody::MemberLeft => Some(self.author.id),
+            _ => None,
+        }
+    }
 }
 
 impl EventBody {

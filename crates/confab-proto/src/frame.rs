@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::ErrorBody;
 use crate::event::Event;
 use crate::model::{ChannelSummary, Presence, ReadState, Receipt, Status, User};
-use crate::Id;
+use crate::{ChannelId, EventId, UserId};
 
 /// A frame from the client.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,7 +22,7 @@ pub enum ClientFrame {
         token: String,
         /// The resume cursor: per channel, the highest `seq` the client has. Channels it does not
         /// list are treated as joined while away.
-        cursors: BTreeMap<Id, u64>,
+        cursors: BTreeMap<ChannelId, u64>,
         /// The newest receipt `ts` (or `server_ts`) the client has; other members' receipts
         /// changed at or after it are replayed. Absent: no receipts are replayed.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -36,7 +36,7 @@ pub enum ClientFrame {
         /// Chosen by the client to match the answer to this request.
         #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
         reference: Option<u64>,
-        channel_id: Id,
+        channel_id: ChannelId,
         /// Client-generated idempotency key, 1–64 printable ASCII characters, unique per sender.
         client_id: String,
         body: String,
@@ -46,18 +46,18 @@ pub enum ClientFrame {
     Read {
         #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
         reference: Option<u64>,
-        channel_id: Id,
+        channel_id: ChannelId,
         seq: u64,
     },
     /// Confirms that this device received a channel's events up to `seq`; moves my delivered
     /// pointer (never back). No answer; others see it as a `receipt`.
-    Delivered { channel_id: Id, seq: u64 },
+    Delivered { channel_id: ChannelId, seq: u64 },
     /// Says whether this session is active (`online`) or `idle`. Sessions start `online`.
     SetStatus { status: Status },
     /// I am typing in a channel. Rate-limited (extra ones are dropped); others see `typing`.
-    Typing { channel_id: Id },
+    Typing { channel_id: ChannelId },
     /// Also tell me the presence of these users (beyond my direct and small-group contacts).
-    Watch { user_ids: Vec<Id> },
+    Watch { user_ids: Vec<UserId> },
 }
 
 impl ClientFrame {
@@ -120,7 +120,7 @@ pub struct Resumed {
     /// Channels I joined while away (not in my cursors); their events after `last_seq` follow live.
     pub channels_joined: Vec<ChannelSummary>,
     /// Channels in my cursors that I am no longer a member of.
-    pub channels_left: Vec<Id>,
+    pub channels_left: Vec<ChannelId>,
     /// Channels whose history after my cursor was removed by retention: drop what you have and
     /// reload the newest page. Their events after `last_seq` follow live.
     pub resync: Vec<ChannelSummary>,
@@ -140,10 +140,10 @@ pub struct Ack {
     /// The `ref` of the `send` this answers (absent over HTTP).
     #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<u64>,
-    pub channel_id: Id,
+    pub channel_id: ChannelId,
     pub client_id: String,
     /// The message's global id.
-    pub id: Id,
+    pub id: EventId,
     pub seq: u64,
     /// Commit time, milliseconds since the Unix epoch.
     pub ts: i64,
@@ -166,8 +166,8 @@ pub enum ServerFrame {
     /// `user_id` is typing in `channel_id`; show it for `expires_in_ms` unless renewed or a message
     /// from them arrives.
     Typing {
-        channel_id: Id,
-        user_id: Id,
+        channel_id: ChannelId,
+        user_id: UserId,
         expires_in_ms: u64,
     },
     /// A member's delivered or read pointer moved (channels of at most `receipt_group_size`
@@ -179,7 +179,7 @@ pub enum ServerFrame {
     },
     /// I am no longer a member of a channel (left, or was removed).
     ChannelLeft {
-        channel_id: Id,
+        channel_id: ChannelId,
     },
     HeartbeatAck,
     /// A request failed. `ref` is the failed request's, when it had one.

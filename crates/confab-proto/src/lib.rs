@@ -2,7 +2,7 @@
 //!
 //! # Layout
 //!
-//! - [`id`]: [`Id`], the 64-bit identifier of users, channels and events, written as a decimal string.
+//! - [`id`]: [`UserId`], [`ChannelId`], [`EventId`]: 64-bit identifiers, written as decimal strings.
 //! - [`event`]: [`Event`], one lasting change to a channel (a message, a membership change), with its `seq`.
 //! - [`frame`]: [`ClientFrame`] and [`ServerFrame`], the gateway's JSON frames (WebSocket text frames).
 //! - [`error`]: [`ErrorCode`] (numeric codes in error frames and HTTP bodies) and [`CloseCode`]
@@ -23,7 +23,7 @@ pub mod model;
 pub use error::{CloseCode, ErrorBody, ErrorCode};
 pub use event::{Event, EventBody};
 pub use frame::{Ack, ClientFrame, Hello, Limits, Ready, Resumed, ServerFrame};
-pub use id::Id;
+pub use id::{ChannelId, EventId, UserId};
 pub use model::{
     ChannelKind, ChannelSummary, Member, Presence, ReadState, Receipt, Role, Status, User, UserRef,
 };

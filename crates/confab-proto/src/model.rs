@@ -2,13 +2,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::Id;
+use crate::{ChannelId, UserId};
 
 /// A user account as others see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct User {
-    pub id: Id,
+    pub id: UserId,
     pub username: String,
     /// Milliseconds since the Unix epoch.
     pub created_at: i64,
@@ -18,7 +18,7 @@ pub struct User {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserRef {
-    pub id: Id,
+    pub id: UserId,
     pub username: String,
 }
 
@@ -78,7 +78,7 @@ pub struct Member {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChannelSummary {
-    pub id: Id,
+    pub id: ChannelId,
     pub kind: ChannelKind,
     /// The group's name; `null` for direct channels.
     pub name: Option<String>,
@@ -101,7 +101,7 @@ pub struct ChannelSummary {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReadState {
-    pub channel_id: Id,
+    pub channel_id: ChannelId,
     pub read_seq: u64,
     pub unread: u64,
 }
@@ -111,8 +111,8 @@ pub struct ReadState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Receipt {
-    pub channel_id: Id,
-    pub user_id: Id,
+    pub channel_id: ChannelId,
+    pub user_id: UserId,
     /// Highest `seq` one of the member's sessions confirmed receiving.
     pub delivered_seq: u64,
     /// Highest `seq` the member read.
@@ -138,7 +138,7 @@ pub enum Status {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Presence {
-    pub user_id: Id,
+    pub user_id: UserId,
     pub status: Status,
     /// When the user was last seen online (ms since the Unix epoch), if known; set when offline.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -10,21 +10,21 @@ use serde_json::{json, Value};
 
 fn alice() -> UserRef {
     UserRef {
-        id: Id(81_000_000_000_000_001),
+        id: UserId(81_000_000_000_000_001),
         username: "alice".into(),
     }
 }
 
 fn bob() -> UserRef {
     UserRef {
-        id: Id(81_000_000_000_000_002),
+        id: UserId(81_000_000_000_000_002),
         username: "bob".into(),
     }
 }
 
 fn summary() -> ChannelSummary {
     ChannelSummary {
-        id: Id(81_000_000_000_000_100),
+        id: ChannelId(81_000_000_000_000_100),
         kind: ChannelKind::Direct,
         name: None,
         peer: Some(bob()),
@@ -39,9 +39,9 @@ fn summary() -> ChannelSummary {
 
 fn event(body: EventBody) -> Event {
     Event {
-        channel_id: Id(81_000_000_000_000_100),
+        channel_id: ChannelId(81_000_000_000_000_100),
         seq: 42,
-        id: Id(81_000_000_000_000_500),
+        id: EventId(81_000_000_000_000_500),
         ts: 1_796_000_000_123,
         author: alice(),
         body,
@@ -76,7 +76,7 @@ fn client_frames() {
     frozen(
         &ClientFrame::Send {
             reference: Some(7),
-            channel_id: Id(81_000_000_000_000_100),
+            channel_id: ChannelId(81_000_000_000_000_100),
             client_id: "c-1".into(),
             body: "hi".into(),
         },
@@ -85,7 +85,7 @@ fn client_frames() {
     frozen(
         &ClientFrame::Send {
             reference: None,
-            channel_id: Id(5),
+            channel_id: ChannelId(5),
             client_id: "c-2".into(),
             body: "no ref".into(),
         },
@@ -94,7 +94,7 @@ fn client_frames() {
     frozen(
         &ClientFrame::Read {
             reference: Some(8),
-            channel_id: Id(5),
+            channel_id: ChannelId(5),
             seq: 42,
         },
         json!({"op": "read", "ref": 8, "channel_id": "5", "seq": 42}),
@@ -110,12 +110,14 @@ fn presence_and_typing_client_frames() {
         json!({"op": "set_status", "status": "idle"}),
     );
     frozen(
-        &ClientFrame::Typing { channel_id: Id(5) },
+        &ClientFrame::Typing {
+            channel_id: ChannelId(5),
+        },
         json!({"op": "typing", "channel_id": "5"}),
     );
     frozen(
         &ClientFrame::Watch {
-            user_ids: vec![Id(2), Id(3)],
+            user_ids: vec![UserId(2), UserId(3)],
         },
         json!({"op": "watch", "user_ids": ["2", "3"]}),
     );
@@ -135,23 +137,25 @@ fn every_client_op_is_listed() {
         ClientFrame::Heartbeat,
         ClientFrame::Send {
             reference: None,
-            channel_id: Id(1),
+            channel_id: ChannelId(1),
             client_id: String::new(),
             body: String::new(),
         },
         ClientFrame::Read {
             reference: None,
-            channel_id: Id(1),
+            channel_id: ChannelId(1),
             seq: 1,
         },
         ClientFrame::Delivered {
-            channel_id: Id(1),
+            channel_id: ChannelId(1),
             seq: 1,
         },
         ClientFrame::SetStatus {
             status: Status::Online,
         },
-        ClientFrame::Typing { channel_id: Id(1) },
+        ClientFrame::Typing {
+            channel_id: ChannelId(1),
+        },
         ClientFrame::Watch { user_ids: vec![] },
     ];
     let ops: Vec<String> = frames
@@ -175,11 +179,11 @@ fn ids_accept_numbers_from_hand_written_requests() {
         frame,
         ClientFrame::Read {
             reference: None,
-            channel_id: Id(5),
+            channel_id: ChannelId(5),
             seq: 1
         }
     );
-    assert!(serde_json::from_value::<Id>(json!("12x")).is_err());
+    assert!(serde_json::from_value::<ChannelId>(json!("12x")).is_err());
 }
 
 #[test]
@@ -205,14 +209,14 @@ fn server_frames() {
         &ServerFrame::Ready(Ready {
             session_id: "9f1c".into(),
             user: User {
-                id: Id(81_000_000_000_000_001),
+                id: UserId(81_000_000_000_000_001),
                 username: "alice".into(),
                 created_at: 1_795_000_000_000,
             },
             channels: vec![summary()],
             server_ts: 1_796_000_000_000,
             presence: vec![Presence {
-                user_id: Id(2),
+                user_id: UserId(2),
                 status: Status::Online,
                 last_seen: None,
             }],
@@ -226,12 +230,12 @@ fn server_frames() {
         &ServerFrame::Resumed(Resumed {
             session_id: "a0b1".into(),
             user: User {
-                id: Id(81_000_000_000_000_001),
+                id: UserId(81_000_000_000_000_001),
                 username: "alice".into(),
                 created_at: 1_795_000_000_000,
             },
             channels_joined: vec![summary()],
-            channels_left: vec![Id(6)],
+            channels_left: vec![ChannelId(6)],
             resync: vec![],
             replayed: 17,
             server_ts: 1_796_000_000_000,
@@ -244,8 +248,8 @@ fn server_frames() {
     );
     frozen(
         &ServerFrame::Receipt(Receipt {
-            channel_id: Id(5),
-            user_id: Id(2),
+            channel_id: ChannelId(5),
+            user_id: UserId(2),
             delivered_seq: 42,
             read_seq: 40,
             ts: 1_796_000_000_001,
@@ -255,9 +259,9 @@ fn server_frames() {
     frozen(
         &ServerFrame::Ack(Ack {
             reference: Some(7),
-            channel_id: Id(81_000_000_000_000_100),
+            channel_id: ChannelId(81_000_000_000_000_100),
             client_id: "c-1".into(),
-            id: Id(81_000_000_000_000_500),
+            id: EventId(81_000_000_000_000_500),
             seq: 42,
             ts: 1_796_000_000_123,
         }),
@@ -266,7 +270,7 @@ fn server_frames() {
     );
     frozen(
         &ServerFrame::ReadState(ReadState {
-            channel_id: Id(5),
+            channel_id: ChannelId(5),
             read_seq: 42,
             unread: 0,
         }),
@@ -277,13 +281,15 @@ fn server_frames() {
         json!({"op": "channel_joined", "channel": summary_json}),
     );
     frozen(
-        &ServerFrame::ChannelLeft { channel_id: Id(5) },
+        &ServerFrame::ChannelLeft {
+            channel_id: ChannelId(5),
+        },
         json!({"op": "channel_left", "channel_id": "5"}),
     );
     frozen(&ServerFrame::HeartbeatAck, json!({"op": "heartbeat_ack"}));
     frozen(
         &ServerFrame::Presence(Presence {
-            user_id: Id(2),
+            user_id: UserId(2),
             status: Status::Offline,
             last_seen: Some(1_796_000_000_000),
         }),
@@ -291,7 +297,7 @@ fn server_frames() {
     );
     frozen(
         &ServerFrame::Presence(Presence {
-            user_id: Id(2),
+            user_id: UserId(2),
             status: Status::Idle,
             last_seen: None,
         }),
@@ -299,8 +305,8 @@ fn server_frames() {
     );
     frozen(
         &ServerFrame::Typing {
-            channel_id: Id(5),
-            user_id: Id(2),
+            channel_id: ChannelId(5),
+            user_id: UserId(2),
             expires_in_ms: 6000,
         },
         json!({"op": "typing", "channel_id": "5", "user_id": "2", "expires_in_ms": 6000}),
@@ -398,7 +404,7 @@ fn rest_bodies() {
         &AuthResponse {
             token: "tok".into(),
             user: User {
-                id: Id(1),
+                id: UserId(1),
                 username: "alice".into(),
                 created_at: 2,
             },

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use confab_bus::LocalBus;
-use confab_proto::{Event, EventBody, Id, UserRef};
+use confab_proto::{Event, EventBody, EventId, UserRef};
 use confab_server::hub::{Hub, Outbound, SessionHandle};
 use confab_server::metrics::Metrics;
 use confab_server::queue::SessionQueue;
@@ -69,7 +69,7 @@ fn fanout(c: &mut Criterion) {
                     let event = Event {
                         channel_id: channel,
                         seq: seq.fetch_add(1, Ordering::Relaxed),
-                        id: Id(1),
+                        id: EventId(1),
                         ts: 0,
                         author: author.clone(),
                         body: EventBody::Message {

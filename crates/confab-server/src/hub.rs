@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
 use confab_bus::{subject, Bus};
-use confab_proto::{ChannelSummary, CloseCode, Event, EventBody, Id, ReadState, ServerFrame};
+use confab_proto::{
+    ChannelId, ChannelSummary, CloseCode, Event, EventBody, ReadState, ServerFrame, UserId,
+};
 use confab_store::{HistoryQuery, Store};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -46,17 +48,17 @@ pub type SessionKey = u64;
 pub enum Outbound {
     /// A channel event, already serialized as the `event` frame.
     Event {
-        channel: Id,
+        channel: ChannelId,
         seq: u64,
         frame: Utf8Bytes,
     },
     /// The user joined a channel; its events follow.
     Joined(Box<ChannelSummary>),
     /// The user left a channel with the event at `seq`; nothing after it.
-    Left { channel: Id, seq: u64 },
+    Left { channel: ChannelId, seq: u64 },
     /// Events up to `upto` may have been fanned out before this session subscribed: fetch what
     /// the session has not seen from the store.
-    CatchUp { channel: Id, upto: u64 },
+    CatchUp { channel: ChannelId, upto: u64 },
     /// Any other frame, already serialized.
     Frame(Utf8Bytes),
     /// Close the connection with this code.
@@ -67,7 +69,7 @@ pub enum Outbound {
 #[derive(Debug, Clone)]
 pub struct SessionHandle {
     pub key: SessionKey,
-    pub user: Id,
+    pub user: UserId,
     pub token_hash: [u8; 32],
     pub queue: Arc<SessionQueue>,
 }
@@ -86,7 +88,7 @@ pub enum UserSignal {
     /// The user became a member of a channel; the summary is as of just after the change.
     Joined(ChannelSummary),
     /// The user is no longer a member of `channel` since the event at `seq` (their removal).
-    Left { channel: Id, seq: u64 },
+    Left { channel: ChannelId, seq: u64 },
     /// The user's read pointer moved.
     Read(ReadState),
     /// A token of the user was revoked: its sessions close. Hex of the token's hash.
@@ -99,7 +101,7 @@ pub enum UserSignal {
 struct FrameHead {
     op: String,
     #[serde(default)]
-    channel_id: Option<Id>,
+    channel_id: Option<ChannelId>,
     #[serde(default)]
     seq: Option<u64>,
     #[serde(rename = "type", default)]
@@ -112,7 +114,7 @@ struct FrameHead {
 
 #[derive(Deserialize)]
 struct RefHead {
-    id: Id,
+    id: UserId,
 }
 
 /// A session subscribed to a topic.
@@ -170,8 +172,8 @@ struct Inner {
     bus: Arc<dyn Bus>,
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
-    channels: Mutex<HashMap<Id, Arc<Topic>>>,
-    users: Mutex<HashMap<Id, Arc<Topic>>>,
+    channels: Mutex<HashMap<ChannelId, Arc<Topic>>>,
+    users: Mutex<HashMap<UserId, Arc<Topic>>>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -236,7 +238,7 @@ impl Hub {
 
     /// Publishes a frame (an event, or an ephemeral receipt or typing indicator) to every session
     /// subscribed to `channel`, on every node. Only `event` frames are put in `seq` order.
-    pub async fn publish_channel_frame(&self, channel: Id, frame: &ServerFrame) {
+    pub async fn publish_channel_frame(&self, channel: ChannelId, frame: &ServerFrame) {
         if let Some(text) = encode_frame(frame) {
             self.publish(subject::channel(channel), text.into_bytes())
                 .await;
@@ -244,7 +246,7 @@ impl Hub {
     }
 
     /// Sends a signal to every session of `user`, on every node.
-    pub async fn signal(&self, user: Id, signal: &UserSignal) {
+    pub async fn signal(&self, user: UserId, signal: &UserSignal) {
         match serde_json::to_vec(signal) {
             Ok(payload) => self.publish(subject::user(user), payload).await,
             Err(e) => tracing::error!(error = %e, "cannot serialize user signal"),
@@ -285,7 +287,7 @@ impl Hub {
     /// Subscribes a session to a channel's events. `known_seq` is the last `seq` the session already
     /// has; if the topic fanned out newer events before the session joined, a [`Outbound::CatchUp`]
     /// tells the session to fetch them.
-    pub async fn subscribe(&self, session: &SessionHandle, channel: Id, known_seq: u64) {
+    pub async fn subscribe(&self, session: &SessionHandle, channel: ChannelId, known_seq: u64) {
         let topic = {
             let mut channels = self
                 .inner
@@ -317,12 +319,12 @@ impl Hub {
     }
 
     /// Removes a session from a channel's topic, tearing the topic down when it was the last.
-    pub fn unsubscribe(&self, key: SessionKey, channel: Id) {
+    pub fn unsubscribe(&self, key: SessionKey, channel: ChannelId) {
         remove_subscriber(&self.inner.channels, channel, key);
     }
 
     /// Removes a session from the hub entirely.
-    pub fn detach(&self, session: &SessionHandle, channels: impl IntoIterator<Item = Id>) {
+    pub fn detach(&self, session: &SessionHandle, channels: impl IntoIterator<Item = ChannelId>) {
         for channel in channels {
             self.unsubscribe(session.key, channel);
         }
@@ -355,7 +357,7 @@ impl Hub {
             .len()
     }
 
-    fn spawn_channel_topic(&self, channel: Id) -> Arc<Topic> {
+    fn spawn_channel_topic(&self, channel: ChannelId) -> Arc<Topic> {
         let (topic, ready) = Topic::new();
         let task = tokio::spawn(run_channel_topic(
             Arc::downgrade(&self.inner),
@@ -370,7 +372,7 @@ impl Hub {
         topic
     }
 
-    fn spawn_user_topic(&self, user: Id) -> Arc<Topic> {
+    fn spawn_user_topic(&self, user: UserId) -> Arc<Topic> {
         let (topic, ready) = Topic::new();
         let task = tokio::spawn(run_user_topic(self.clone(), user, topic.clone(), ready));
         *topic.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(task.abort_handle());
@@ -378,7 +380,11 @@ impl Hub {
     }
 }
 
-fn remove_subscriber(map: &Mutex<HashMap<Id, Arc<Topic>>>, id: Id, key: SessionKey) {
+fn remove_subscriber<K: std::hash::Hash + Eq>(
+    map: &Mutex<HashMap<K, Arc<Topic>>>,
+    id: K,
+    key: SessionKey,
+) {
     let mut map = map.lock().unwrap_or_else(|e| e.into_inner());
     let Some(topic) = map.get(&id) else {
         return;
@@ -396,7 +402,7 @@ fn remove_subscriber(map: &Mutex<HashMap<Id, Arc<Topic>>>, id: Id, key: SessionK
 }
 
 /// Pushes one event frame to every subscriber of the topic.
-fn fan_out(topic: &Topic, channel: Id, seq: u64, frame: Utf8Bytes) {
+fn fan_out(topic: &Topic, channel: ChannelId, seq: u64, frame: Utf8Bytes) {
     let subs = topic.subscribers.read().unwrap_or_else(|e| e.into_inner());
     for s in subs.values() {
         s.handle.push(Outbound::Event {
@@ -413,7 +419,7 @@ async fn run_channel_topic(
     bus: Arc<dyn Bus>,
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
-    channel: Id,
+    channel: ChannelId,
     topic: Arc<Topic>,
     ready: watch::Sender<bool>,
 ) {
@@ -469,7 +475,7 @@ async fn run_channel_topic(
 
     // Events that arrived ahead of a missing one, waiting (at most REORDER_WAIT) for it: senders
     // whose messages commit together publish in any order, and the bus itself may reorder.
-    let mut ahead: BTreeMap<u64, (Utf8Bytes, Option<Id>)> = BTreeMap::new();
+    let mut ahead: BTreeMap<u64, (Utf8Bytes, Option<UserId>)> = BTreeMap::new();
     let mut gap_deadline: Option<Instant> = None;
     loop {
         let wait_for_gap = async {
@@ -564,7 +570,7 @@ async fn run_channel_topic(
 }
 
 /// Fans out one event, then stops delivering to a member it removed.
-fn deliver(topic: &Topic, channel: Id, seq: u64, frame: Utf8Bytes, gone: Option<Id>) {
+fn deliver(topic: &Topic, channel: ChannelId, seq: u64, frame: Utf8Bytes, gone: Option<UserId>) {
     fan_out(topic, channel, seq, frame);
     drop_departed(topic, gone, seq);
 }
@@ -573,8 +579,8 @@ fn deliver(topic: &Topic, channel: Id, seq: u64, frame: Utf8Bytes, gone: Option<
 /// filled from the store); returns the next `seq` to expect.
 fn release_ahead(
     topic: &Topic,
-    channel: Id,
-    ahead: &mut BTreeMap<u64, (Utf8Bytes, Option<Id>)>,
+    channel: ChannelId,
+    ahead: &mut BTreeMap<u64, (Utf8Bytes, Option<UserId>)>,
     mut next: u64,
 ) -> u64 {
     while let Some(entry) = ahead.first_entry() {
@@ -593,7 +599,7 @@ fn release_ahead(
 
 /// After fanning out a removal at `seq`, no later event reaches the removed user's sessions
 /// (those that subscribed before it; a session that rejoined since keeps its subscription).
-fn drop_departed(topic: &Topic, gone: Option<Id>, seq: u64) {
+fn drop_departed(topic: &Topic, gone: Option<UserId>, seq: u64) {
     if let Some(gone) = gone {
         let mut subs = topic.subscribers.write().unwrap_or_else(|e| e.into_inner());
         subs.retain(|_, s| s.handle.user != gone || s.since >= seq);
@@ -605,7 +611,7 @@ async fn fill_gap(
     store: &dyn Store,
     metrics: &Metrics,
     topic: &Topic,
-    channel: Id,
+    channel: ChannelId,
     from: u64,
     to: u64,
 ) -> u64 {
@@ -645,7 +651,7 @@ async fn fill_gap(
     next
 }
 
-async fn run_user_topic(hub: Hub, user: Id, topic: Arc<Topic>, ready: watch::Sender<bool>) {
+async fn run_user_topic(hub: Hub, user: UserId, topic: Arc<Topic>, ready: watch::Sender<bool>) {
     let mut sub = match hub.inner.bus.subscribe(&subject::user(user)).await {
         Ok(sub) => sub,
         Err(e) => {

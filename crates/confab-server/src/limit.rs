@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use confab_proto::Id;
+use confab_proto::UserId;
 
 /// A token bucket: `burst` tokens, refilled at `rate` per second.
 #[derive(Debug, Clone, Copy)]
@@ -86,7 +86,7 @@ impl Admission {
 pub struct SendLimiter {
     rate: f64,
     burst: f64,
-    buckets: Mutex<HashMap<Id, Bucket>>,
+    buckets: Mutex<HashMap<UserId, Bucket>>,
 }
 
 impl SendLimiter {
@@ -99,11 +99,11 @@ impl SendLimiter {
     }
 
     /// Takes one token for `user`. `Err` carries how long until one is available.
-    pub fn check(&self, user: Id) -> Result<(), Duration> {
+    pub fn check(&self, user: UserId) -> Result<(), Duration> {
         self.check_at(user, Instant::now())
     }
 
-    fn check_at(&self, user: Id, now: Instant) -> Result<(), Duration> {
+    fn check_at(&self, user: UserId, now: Instant) -> Result<(), Duration> {
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         let bucket = buckets
             .entry(user)
@@ -128,7 +128,7 @@ mod tests {
     fn a_burst_passes_then_the_rate_holds() {
         let limiter = SendLimiter::new(10.0, 3);
         let t0 = Instant::now();
-        let u = Id(1);
+        let u = UserId(1);
         for _ in 0..3 {
             assert!(limiter.check_at(u, t0).is_ok());
         }
@@ -138,7 +138,7 @@ mod tests {
             "{wait:?}"
         );
         // Another user has a bucket of their own.
-        assert!(limiter.check_at(Id(2), t0).is_ok());
+        assert!(limiter.check_at(UserId(2), t0).is_ok());
         // 100 ms later one token is back.
         let t1 = t0 + Duration::from_millis(100);
         assert!(limiter.check_at(u, t1).is_ok());

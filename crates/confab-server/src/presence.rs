@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::Utf8Bytes;
-use confab_proto::{Id, Presence, ServerFrame, Status};
+use confab_proto::{ChannelId, Presence, ServerFrame, Status, UserId};
 use confab_store::Store;
 use tokio::sync::mpsc;
 
@@ -26,12 +26,12 @@ pub const TYPING_EXPIRES: Duration = Duration::from_secs(6);
 /// Who watches whom on this node.
 #[derive(Debug, Default)]
 pub struct Watchers {
-    by_user: Mutex<HashMap<Id, HashMap<SessionKey, SessionHandle>>>,
+    by_user: Mutex<HashMap<UserId, HashMap<SessionKey, SessionHandle>>>,
 }
 
 impl Watchers {
     /// `session` watches `users`.
-    pub fn watch(&self, session: &SessionHandle, users: impl IntoIterator<Item = Id>) {
+    pub fn watch(&self, session: &SessionHandle, users: impl IntoIterator<Item = UserId>) {
         let mut map = self.by_user.lock().unwrap_or_else(|e| e.into_inner());
         for user in users {
             map.entry(user)
@@ -41,7 +41,7 @@ impl Watchers {
     }
 
     /// `session` stops watching `users`.
-    pub fn unwatch(&self, key: SessionKey, users: impl IntoIterator<Item = Id>) {
+    pub fn unwatch(&self, key: SessionKey, users: impl IntoIterator<Item = UserId>) {
         let mut map = self.by_user.lock().unwrap_or_else(|e| e.into_inner());
         for user in users {
             if let Some(watchers) = map.get_mut(&user) {
@@ -92,12 +92,12 @@ pub fn spawn_router(
 /// Per-session limit on typing indicators.
 #[derive(Debug, Default)]
 pub struct TypingLimiter {
-    last: HashMap<Id, Instant>,
+    last: HashMap<ChannelId, Instant>,
 }
 
 impl TypingLimiter {
     /// Whether a typing indicator for `channel` may go out now.
-    pub fn allow(&mut self, channel: Id) -> bool {
+    pub fn allow(&mut self, channel: ChannelId) -> bool {
         let now = Instant::now();
         match self.last.get(&channel) {
             Some(at) if now.duration_since(*at) < TYPING_INTERVAL => false,

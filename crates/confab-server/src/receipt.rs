@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use confab_proto::{Id, Receipt, ServerFrame};
+use confab_proto::{ChannelId, Receipt, ServerFrame, UserId};
 use confab_store::{Delivery, Store};
 use tokio::sync::mpsc;
 
@@ -42,7 +42,7 @@ impl Receipts {
     }
 
     /// Queues a delivered confirmation. Returns `false` when the queue was full and it was dropped.
-    pub fn delivered(&self, channel_id: Id, user_id: Id, seq: u64) -> bool {
+    pub fn delivered(&self, channel_id: ChannelId, user_id: UserId, seq: u64) -> bool {
         self.tx
             .try_send(Delivery {
                 channel_id,
@@ -69,7 +69,7 @@ async fn run(
     metrics: Arc<Metrics>,
     group_size: u32,
 ) {
-    let mut pending: HashMap<(Id, Id), u64> = HashMap::new();
+    let mut pending: HashMap<(ChannelId, UserId), u64> = HashMap::new();
     loop {
         let Some(first) = rx.recv().await else { return };
         pending.insert((first.channel_id, first.user_id), first.seq);

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use axum::extract::ws::{Message, Utf8Bytes};
 use confab_proto::{
-    ClientFrame, CloseCode, ErrorBody, ErrorCode, Event, Hello, Id, Limits, Presence, Ready,
-    Resumed, ServerFrame, Status, User, PROTOCOL_VERSION,
+    ChannelId, ClientFrame, CloseCode, ErrorBody, ErrorCode, Event, Hello, Limits, Presence, Ready,
+    Resumed, ServerFrame, Status, User, UserId, PROTOCOL_VERSION,
 };
 use confab_store::snowflake::now_ms;
 use confab_store::HistoryQuery;
@@ -47,7 +47,7 @@ type End = Option<CloseCode>;
 enum Start {
     Identify,
     Resume {
-        cursors: BTreeMap<Id, u64>,
+        cursors: BTreeMap<ChannelId, u64>,
         receipts_since: Option<i64>,
     },
 }
@@ -453,13 +453,13 @@ fn heartbeat_expired(state: &AppState) -> End {
 struct Session {
     handle: SessionHandle,
     /// Per channel: the highest `seq` this client has been sent.
-    cursors: HashMap<Id, u64>,
+    cursors: HashMap<ChannelId, u64>,
     /// Sends refused by the rate limit in a row.
     rate_limited_streak: u32,
     /// This session's own presence: online, or idle when the client says so.
     status: Status,
     /// Users whose presence this session is shown.
-    watched: HashSet<Id>,
+    watched: HashSet<UserId>,
     /// How many of them the client asked for with `watch`.
     explicitly_watched: usize,
     typing: TypingLimiter,
@@ -523,7 +523,7 @@ impl Session {
         &mut self,
         conn: &mut Conn,
         user: User,
-        cursors: BTreeMap<Id, u64>,
+        cursors: BTreeMap<ChannelId, u64>,
         receipts_since: Option<i64>,
     ) -> Result<(), End> {
         let state = conn.state.clone();
@@ -569,7 +569,7 @@ impl Session {
                 .subscribe(&self.handle, p.channel_id, cursor)
                 .await;
         }
-        let channels_left: Vec<Id> = cursors
+        let channels_left: Vec<ChannelId> = cursors
             .keys()
             .filter(|id| !self.cursors.contains_key(id))
             .copied()
@@ -707,7 +707,7 @@ impl Session {
             }
             ClientFrame::Watch { user_ids } => {
                 let mut seen = HashSet::new();
-                let new: Vec<Id> = user_ids
+                let new: Vec<UserId> = user_ids
                     .into_iter()
                     .filter(|u| {
                         *u != self.handle.user && !self.watched.contains(u) && seen.insert(*u)
@@ -919,7 +919,12 @@ impl Session {
     }
 
     /// Sends the channel's events after this session's cursor up to `upto` from the store.
-    async fn catch_up(&mut self, conn: &mut Conn, channel: Id, upto: u64) -> Result<usize, End> {
+    async fn catch_up(
+        &mut self,
+        conn: &mut Conn,
+        channel: ChannelId,
+        upto: u64,
+    ) -> Result<usize, End> {
         // Boxed: rare, and its future (a store query and a page of events) is large.
         let from_store = Box::pin(self.catch_up_from_store(conn, channel, upto));
         from_store.await
@@ -928,7 +933,7 @@ impl Session {
     async fn catch_up_from_store(
         &mut self,
         conn: &mut Conn,
-        channel: Id,
+        channel: ChannelId,
         upto: u64,
     ) -> Result<usize, End> {
         let Some(&cursor) = self.cursors.get(&channel) else {

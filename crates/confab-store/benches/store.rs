@@ -5,14 +5,14 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use confab_proto::Id;
+use confab_proto::{ChannelId, UserId};
 use confab_store::{HistoryQuery, PostgresStore, SqliteStore, Store};
 use criterion::{criterion_group, criterion_main, Criterion};
 
 struct Fixture {
     store: Arc<dyn Store>,
-    channel: Id,
-    sender: Id,
+    channel: ChannelId,
+    sender: UserId,
 }
 
 async fn fixture(store: Arc<dyn Store>, tag: &str) -> Fixture {

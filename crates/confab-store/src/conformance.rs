@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use confab_proto::api::HistoryPage;
-use confab_proto::{ChannelKind, EventBody, Id, Role};
+use confab_proto::{ChannelId, ChannelKind, EventBody, Role, UserId};
 
 use crate::{Delivery, HistoryQuery, Retention, Store, StoreError};
 
@@ -29,7 +29,7 @@ pub async fn run(store: Arc<dyn Store>) {
 }
 
 /// The newest `limit` events of `channel`.
-async fn newest_page(store: &dyn Store, channel: Id, limit: u32) -> HistoryPage {
+async fn newest_page(store: &dyn Store, channel: ChannelId, limit: u32) -> HistoryPage {
     store
         .history(
             channel,
@@ -42,7 +42,7 @@ async fn newest_page(store: &dyn Store, channel: Id, limit: u32) -> HistoryPage 
         .expect("history")
 }
 
-async fn user(store: &dyn Store, name: &str) -> Id {
+async fn user(store: &dyn Store, name: &str) -> UserId {
     store
         .create_user(name, "$argon2id$fake")
         .await
@@ -459,7 +459,7 @@ async fn history_pages(store: &dyn Store, tag: &str) {
     assert!(matches!(
         store
             .history(
-                Id(1),
+                ChannelId(1),
                 HistoryQuery {
                     limit: 5,
                     ..Default::default()
@@ -515,7 +515,7 @@ async fn read_pointers_and_unread(store: &dyn Store, tag: &str) {
         0
     );
     assert!(matches!(
-        store.mark_read(ch, Id(42), 1).await,
+        store.mark_read(ch, UserId(42), 1).await,
         Err(StoreError::NotFound(_))
     ));
     let listed = store.channels_of(b).await.expect("list");
@@ -653,7 +653,7 @@ async fn receipts_and_positions(store: &dyn Store, tag: &str) {
             },
             Delivery {
                 channel_id: small,
-                user_id: Id(7),
+                user_id: UserId(7),
                 seq: 2,
             },
         ])

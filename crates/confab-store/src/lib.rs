@@ -25,7 +25,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use confab_proto::api::HistoryPage;
-use confab_proto::{ChannelSummary, Event, Id, Member, ReadState, Receipt, Role, User};
+use confab_proto::{
+    ChannelId, ChannelSummary, Event, EventId, Member, ReadState, Receipt, Role, User, UserId,
+};
 
 pub use error::{Result, StoreError};
 pub use postgres::PostgresStore;
@@ -43,9 +45,9 @@ pub struct Credentials {
 /// What a send stored, or found already stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendRecord {
-    pub channel_id: Id,
+    pub channel_id: ChannelId,
     pub client_id: String,
-    pub id: Id,
+    pub id: EventId,
     pub seq: u64,
     pub ts: i64,
 }
@@ -62,7 +64,7 @@ pub struct Appended {
 /// The outcome of [`Store::create_direct`].
 #[derive(Debug, Clone)]
 pub struct DirectChannel {
-    pub channel_id: Id,
+    pub channel_id: ChannelId,
     /// The `channel_created` event when the channel is new; `None` when it already existed.
     pub created: Option<Event>,
 }
@@ -81,7 +83,7 @@ pub struct HistoryQuery {
 /// Where one of a user's channels stands: what a resume compares its cursor with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Position {
-    pub channel_id: Id,
+    pub channel_id: ChannelId,
     pub last_seq: u64,
     pub pruned_through: u64,
     pub member_count: u32,
@@ -92,8 +94,8 @@ pub struct Position {
 /// A delivered-pointer update for [`Store::mark_delivered`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Delivery {
-    pub channel_id: Id,
-    pub user_id: Id,
+    pub channel_id: ChannelId,
+    pub user_id: UserId,
     pub seq: u64,
 }
 
@@ -119,7 +121,7 @@ pub trait Store: Send + Sync + 'static {
     async fn credentials(&self, username: &str) -> Result<Option<Credentials>>;
 
     /// The user with this id.
-    async fn user(&self, id: Id) -> Result<Option<User>>;
+    async fn user(&self, id: UserId) -> Result<Option<User>>;
 
     /// Users whose username starts with `prefix`, in username order, at most `limit`.
     async fn users_by_prefix(&self, prefix: &str, limit: u32) -> Result<Vec<User>>;
@@ -128,7 +130,7 @@ pub trait Store: Send + Sync + 'static {
     async fn users_by_name(&self, usernames: &[String]) -> Result<Vec<User>>;
 
     /// Stores a session token's hash for `user`.
-    async fn insert_token(&self, token_hash: &[u8], user: Id) -> Result<()>;
+    async fn insert_token(&self, token_hash: &[u8], user: UserId) -> Result<()>;
 
     /// The user a token hash belongs to, if the token exists.
     async fn token_user(&self, token_hash: &[u8]) -> Result<Option<User>>;
@@ -138,31 +140,47 @@ pub trait Store: Send + Sync + 'static {
 
     /// The direct channel of `a` and `b`, created (with its `channel_created` event, `seq` 1) if it
     /// does not exist. At most one exists per pair, however many callers race.
-    async fn create_direct(&self, a: Id, b: Id) -> Result<DirectChannel>;
+    async fn create_direct(&self, a: UserId, b: UserId) -> Result<DirectChannel>;
 
     /// Creates a group owned by `owner` with `members` (the owner is added if missing, duplicates
     /// ignored). Returns its `channel_created` event (`seq` 1). Fails with
     /// [`StoreError::LimitExceeded`] over `max_members`.
     async fn create_group(
         &self,
-        owner: Id,
+        owner: UserId,
         name: &str,
-        members: &[Id],
+        members: &[UserId],
         max_members: u32,
     ) -> Result<Event>;
 
     /// Adds `user` to a group as `actor` (an owner or admin). Returns the `member_added` event.
-    async fn add_member(&self, channel: Id, actor: Id, user: Id, max_members: u32)
-        -> Result<Event>;
+    async fn add_member(
+        &self,
+        channel: ChannelId,
+        actor: UserId,
+        user: UserId,
+        max_members: u32,
+    ) -> Result<Event>;
 
     /// Removes `user` from a group as `actor`, or lets `actor` leave when `user == actor`. An owner
     /// may remove anyone, an admin only plain members. When the owner leaves, the longest-standing
     /// admin (or else member) becomes owner. Returns the events, in `seq` order.
-    async fn remove_member(&self, channel: Id, actor: Id, user: Id) -> Result<Vec<Event>>;
+    async fn remove_member(
+        &self,
+        channel: ChannelId,
+        actor: UserId,
+        user: UserId,
+    ) -> Result<Vec<Event>>;
 
     /// Sets `user`'s role to `admin` or `member`, as the group's owner. Returns the `role_changed`
     /// event; [`StoreError::Conflict`] when the member already has that role.
-    async fn set_role(&self, channel: Id, actor: Id, user: Id, role: Role) -> Result<Event>;
+    async fn set_role(
+        &self,
+        channel: ChannelId,
+        actor: UserId,
+        user: UserId,
+        role: Role,
+    ) -> Result<Event>;
 
     /// Appends a message from `sender`, who must be a member. Its `seq` is the channel's previous
     /// `seq` + 1, assigned in the same transaction; the call returns after the commit (durable ack).
@@ -171,33 +189,33 @@ pub trait Store: Send + Sync + 'static {
     /// at any later time, even after retention pruned the message.
     async fn append_message(
         &self,
-        channel: Id,
-        sender: Id,
+        channel: ChannelId,
+        sender: UserId,
         client_id: &str,
         body: &str,
     ) -> Result<Appended>;
 
     /// The original record of a send by `sender` with `client_id`, if there was one.
-    async fn find_send(&self, sender: Id, client_id: &str) -> Result<Option<SendRecord>>;
+    async fn find_send(&self, sender: UserId, client_id: &str) -> Result<Option<SendRecord>>;
 
     /// The role of `user` in `channel`, or `None` when not a member (or no such channel).
-    async fn member_role(&self, channel: Id, user: Id) -> Result<Option<Role>>;
+    async fn member_role(&self, channel: ChannelId, user: UserId) -> Result<Option<Role>>;
 
     /// The channel's members, owner first, then by join order.
-    async fn members(&self, channel: Id) -> Result<Vec<Member>>;
+    async fn members(&self, channel: ChannelId) -> Result<Vec<Member>>;
 
     /// Every channel `user` is a member of, with pointers and unread counts, oldest channel first.
-    async fn channels_of(&self, user: Id) -> Result<Vec<ChannelSummary>>;
+    async fn channels_of(&self, user: UserId) -> Result<Vec<ChannelSummary>>;
 
     /// One channel as `user` sees it, or `None` when not a member.
-    async fn channel_of(&self, channel: Id, user: Id) -> Result<Option<ChannelSummary>>;
+    async fn channel_of(&self, channel: ChannelId, user: UserId) -> Result<Option<ChannelSummary>>;
 
     /// A page of a channel's events in ascending `seq` order. The caller checks membership.
-    async fn history(&self, channel: Id, query: HistoryQuery) -> Result<HistoryPage>;
+    async fn history(&self, channel: ChannelId, query: HistoryQuery) -> Result<HistoryPage>;
 
     /// Moves `user`'s read pointer to `seq` (clamped to the channel's `last_seq`); it never moves
     /// back. The delivered pointer follows it (what was read was delivered). Fails with [`StoreError::NotFound`] when `user` is not a member.
-    async fn mark_read(&self, channel: Id, user: Id, seq: u64) -> Result<ReadState>;
+    async fn mark_read(&self, channel: ChannelId, user: UserId, seq: u64) -> Result<ReadState>;
 
     /// Moves delivered pointers forward (clamped to each channel's `last_seq`, never back), all in one
     /// transaction. Updates of non-members are ignored. Returns the receipts that changed, each with
@@ -205,32 +223,37 @@ pub trait Store: Send + Sync + 'static {
     async fn mark_delivered(&self, deliveries: &[Delivery]) -> Result<Vec<(Receipt, u32)>>;
 
     /// One member's receipt pointers.
-    async fn receipt(&self, channel: Id, user: Id) -> Result<Option<Receipt>>;
+    async fn receipt(&self, channel: ChannelId, user: UserId) -> Result<Option<Receipt>>;
 
     /// Every member's receipt pointers in a channel.
-    async fn receipts(&self, channel: Id) -> Result<Vec<Receipt>>;
+    async fn receipts(&self, channel: ChannelId) -> Result<Vec<Receipt>>;
 
     /// Receipts of *other* members, changed at or after `since` (ms; at, so that changes in the same
     /// millisecond are not missed), in `user`'s channels of at most
     /// `max_members` members. One query, whatever the number of channels.
-    async fn receipts_since(&self, user: Id, since: i64, max_members: u32) -> Result<Vec<Receipt>>;
+    async fn receipts_since(
+        &self,
+        user: UserId,
+        since: i64,
+        max_members: u32,
+    ) -> Result<Vec<Receipt>>;
 
     /// Where each of `user`'s channels stands. Cheap: no unread counts.
-    async fn positions(&self, user: Id) -> Result<Vec<Position>>;
+    async fn positions(&self, user: UserId) -> Result<Vec<Position>>;
 
     /// Deletes events past the retention policy, oldest first per channel, and advances each
     /// channel's `pruned_through`. Returns how many events were deleted.
     async fn prune(&self, retention: Retention) -> Result<u64>;
 
     /// Records that `user` was last seen online at `ts` (ms).
-    async fn touch_last_seen(&self, user: Id, ts: i64) -> Result<()>;
+    async fn touch_last_seen(&self, user: UserId, ts: i64) -> Result<()>;
 
     /// When `user` was last seen online, if ever recorded.
-    async fn last_seen(&self, user: Id) -> Result<Option<i64>>;
+    async fn last_seen(&self, user: UserId) -> Result<Option<i64>>;
 
     /// The users who share a channel of at most `max_members` members with `user` (direct
     /// channels included): whose presence `user` is shown. One query.
-    async fn contacts(&self, user: Id, max_members: u32) -> Result<Vec<Id>>;
+    async fn contacts(&self, user: UserId, max_members: u32) -> Result<Vec<UserId>>;
 
     /// Waits for running statements and closes the backend. Later calls fail.
     async fn close(&self);

@@ -13,8 +13,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use confab_proto::api::HistoryPage;
 use confab_proto::{
-    ChannelKind, ChannelSummary, Event, EventBody, Id, Member, ReadState, Receipt, Role, User,
-    UserRef,
+    ChannelId, ChannelKind, ChannelSummary, Event, EventBody, EventId, Member, ReadState, Receipt,
+    Role, User, UserId, UserRef,
 };
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{PgConnection, Row};
@@ -114,7 +114,7 @@ async fn migrate(pool: &PgPool, schema: Option<&str>) -> Result<()> {
 
 crate::rows::row_mappers!(PgRow);
 
-async fn user_ref(conn: &mut PgConnection, id: Id) -> Result<UserRef> {
+async fn user_ref(conn: &mut PgConnection, id: UserId) -> Result<UserRef> {
     let name: Option<String> = sqlx::query_scalar("SELECT username FROM users WHERE id = $1")
         .bind(id.0)
         .fetch_optional(&mut *conn)
@@ -123,7 +123,11 @@ async fn user_ref(conn: &mut PgConnection, id: Id) -> Result<UserRef> {
         .ok_or_else(|| StoreError::NotFound("user".into()))
 }
 
-async fn role_in(conn: &mut PgConnection, channel: Id, user: Id) -> Result<Option<Role>> {
+async fn role_in(
+    conn: &mut PgConnection,
+    channel: ChannelId,
+    user: UserId,
+) -> Result<Option<Role>> {
     let role: Option<String> =
         sqlx::query_scalar("SELECT role FROM members WHERE channel_id = $1 AND user_id = $2")
             .bind(channel.0)
@@ -134,7 +138,7 @@ async fn role_in(conn: &mut PgConnection, channel: Id, user: Id) -> Result<Optio
 }
 
 /// Fails unless `channel` is a group, so membership may change; locks the channel's row.
-async fn require_group(conn: &mut PgConnection, channel: Id) -> Result<()> {
+async fn require_group(conn: &mut PgConnection, channel: ChannelId) -> Result<()> {
     // FOR UPDATE: the membership checks that follow hold until commit (READ COMMITTED would let
     // two removals of one member, or an add past the limit, both pass).
     let kind: Option<String> =
@@ -161,7 +165,7 @@ impl PostgresStore {
     async fn append_event(
         &self,
         conn: &mut PgConnection,
-        channel: Id,
+        channel: ChannelId,
         author: UserRef,
         body: EventBody,
     ) -> Result<Event> {
@@ -205,7 +209,7 @@ impl PostgresStore {
         members: &[(UserRef, Role)],
         author: UserRef,
     ) -> Result<Event> {
-        let id = self.ids.next_id();
+        let id: ChannelId = self.ids.next_id();
         let kind_str = match kind {
             ChannelKind::Direct => "direct",
             ChannelKind::Group => "group",
@@ -248,8 +252,8 @@ impl PostgresStore {
     async fn unread(
         &self,
         conn: &mut PgConnection,
-        channel: Id,
-        user: Id,
+        channel: ChannelId,
+        user: UserId,
         read_seq: i64,
     ) -> Result<u64> {
         let n: i64 = sqlx::query_scalar(
@@ -307,7 +311,7 @@ impl Store for PostgresStore {
         .transpose()
     }
 
-    async fn user(&self, id: Id) -> Result<Option<User>> {
+    async fn user(&self, id: UserId) -> Result<Option<User>> {
         let row = sqlx::query("SELECT id, username, created_at FROM users WHERE id = $1")
             .bind(id.0)
             .fetch_optional(&self.pool)
@@ -345,7 +349,7 @@ impl Store for PostgresStore {
         Ok(users)
     }
 
-    async fn insert_token(&self, token_hash: &[u8], user: Id) -> Result<()> {
+    async fn insert_token(&self, token_hash: &[u8], user: UserId) -> Result<()> {
         sqlx::query("INSERT INTO tokens (token_hash, user_id, created_at) VALUES ($1, $2, $3)")
             .bind(token_hash)
             .bind(user.0)
@@ -374,7 +378,7 @@ impl Store for PostgresStore {
         Ok(done.rows_affected() > 0)
     }
 
-    async fn create_direct(&self, a: Id, b: Id) -> Result<DirectChannel> {
+    async fn create_direct(&self, a: UserId, b: UserId) -> Result<DirectChannel> {
         if a == b {
             return Err(StoreError::Invalid(
                 "a direct channel needs two different users".into(),
@@ -394,7 +398,7 @@ impl Store for PostgresStore {
                 .await?;
         if let Some(id) = existing {
             return Ok(DirectChannel {
-                channel_id: Id(id),
+                channel_id: ChannelId(id),
                 created: None,
             });
         }
@@ -413,9 +417,9 @@ impl Store for PostgresStore {
 
     async fn create_group(
         &self,
-        owner: Id,
+        owner: UserId,
         name: &str,
-        members: &[Id],
+        members: &[UserId],
         max_members: u32,
     ) -> Result<Event> {
         let mut ids = vec![owner];
@@ -445,9 +449,9 @@ impl Store for PostgresStore {
 
     async fn add_member(
         &self,
-        channel: Id,
-        actor: Id,
-        user: Id,
+        channel: ChannelId,
+        actor: UserId,
+        user: UserId,
         max_members: u32,
     ) -> Result<Event> {
         let mut tx = self.write_tx().await?;
@@ -502,7 +506,12 @@ impl Store for PostgresStore {
         Ok(event)
     }
 
-    async fn remove_member(&self, channel: Id, actor: Id, user: Id) -> Result<Vec<Event>> {
+    async fn remove_member(
+        &self,
+        channel: ChannelId,
+        actor: UserId,
+        user: UserId,
+    ) -> Result<Vec<Event>> {
         let mut tx = self.write_tx().await?;
         require_group(&mut tx, channel).await?;
         let actor_role = role_in(&mut tx, channel, actor)
@@ -565,7 +574,7 @@ impl Store for PostgresStore {
                 .bind(heir)
                 .execute(&mut *tx)
                 .await?;
-                let heir = user_ref(&mut tx, Id(heir)).await?;
+                let heir = user_ref(&mut tx, UserId(heir)).await?;
                 let body = EventBody::RoleChanged {
                     user: heir,
                     role: Role::Owner,
@@ -577,7 +586,13 @@ impl Store for PostgresStore {
         Ok(events)
     }
 
-    async fn set_role(&self, channel: Id, actor: Id, user: Id, role: Role) -> Result<Event> {
+    async fn set_role(
+        &self,
+        channel: ChannelId,
+        actor: UserId,
+        user: UserId,
+        role: Role,
+    ) -> Result<Event> {
         if role == Role::Owner {
             return Err(StoreError::Invalid(
                 "ownership passes only when the owner leaves".into(),
@@ -622,8 +637,8 @@ impl Store for PostgresStore {
 
     async fn append_message(
         &self,
-        channel: Id,
-        sender: Id,
+        channel: ChannelId,
+        sender: UserId,
         client_id: &str,
         body: &str,
     ) -> Result<Appended> {
@@ -643,9 +658,9 @@ impl Store for PostgresStore {
         if let Some(row) = existing {
             return Ok(Appended {
                 record: SendRecord {
-                    channel_id: Id(row.try_get("channel_id")?),
+                    channel_id: ChannelId(row.try_get("channel_id")?),
                     client_id: client_id.to_owned(),
-                    id: Id(row.try_get("id")?),
+                    id: EventId(row.try_get("id")?),
                     seq: to_u64(row.try_get("seq")?),
                     ts: row.try_get("ts")?,
                 },
@@ -691,7 +706,7 @@ impl Store for PostgresStore {
         })
     }
 
-    async fn find_send(&self, sender: Id, client_id: &str) -> Result<Option<SendRecord>> {
+    async fn find_send(&self, sender: UserId, client_id: &str) -> Result<Option<SendRecord>> {
         let row = sqlx::query(
             "SELECT channel_id, seq, id, ts FROM sends WHERE sender_id = $1 AND client_id = $2",
         )
@@ -701,9 +716,9 @@ impl Store for PostgresStore {
         .await?;
         row.map(|row| {
             Ok(SendRecord {
-                channel_id: Id(row.try_get("channel_id")?),
+                channel_id: ChannelId(row.try_get("channel_id")?),
                 client_id: client_id.to_owned(),
-                id: Id(row.try_get("id")?),
+                id: EventId(row.try_get("id")?),
                 seq: to_u64(row.try_get("seq")?),
                 ts: row.try_get("ts")?,
             })
@@ -711,12 +726,12 @@ impl Store for PostgresStore {
         .transpose()
     }
 
-    async fn member_role(&self, channel: Id, user: Id) -> Result<Option<Role>> {
+    async fn member_role(&self, channel: ChannelId, user: UserId) -> Result<Option<Role>> {
         let mut conn = self.pool.acquire().await?;
         role_in(&mut conn, channel, user).await
     }
 
-    async fn members(&self, channel: Id) -> Result<Vec<Member>> {
+    async fn members(&self, channel: ChannelId) -> Result<Vec<Member>> {
         let rows = sqlx::query(
             "SELECT u.id, u.username, m.role FROM members m JOIN users u ON u.id = m.user_id
              WHERE m.channel_id = $1 ORDER BY m.role = 'owner' DESC, m.joined_seq, u.id",
@@ -728,7 +743,7 @@ impl Store for PostgresStore {
             .map(|row| {
                 Ok(Member {
                     user: UserRef {
-                        id: Id(row.try_get("id")?),
+                        id: UserId(row.try_get("id")?),
                         username: row.try_get("username")?,
                     },
                     role: parse_role(&row.try_get::<String, _>("role")?)?,
@@ -737,13 +752,13 @@ impl Store for PostgresStore {
             .collect()
     }
 
-    async fn channels_of(&self, user: Id) -> Result<Vec<ChannelSummary>> {
+    async fn channels_of(&self, user: UserId) -> Result<Vec<ChannelSummary>> {
         let sql = format!("{SUMMARY_SELECT} WHERE m.user_id = $1 ORDER BY c.id");
         let rows = sqlx::query(&sql).bind(user.0).fetch_all(&self.pool).await?;
         rows.iter().map(summary_from_row).collect()
     }
 
-    async fn channel_of(&self, channel: Id, user: Id) -> Result<Option<ChannelSummary>> {
+    async fn channel_of(&self, channel: ChannelId, user: UserId) -> Result<Option<ChannelSummary>> {
         let sql = format!("{SUMMARY_SELECT} WHERE m.user_id = $1 AND m.channel_id = $2");
         let row = sqlx::query(&sql)
             .bind(user.0)
@@ -753,7 +768,7 @@ impl Store for PostgresStore {
         row.as_ref().map(summary_from_row).transpose()
     }
 
-    async fn history(&self, channel: Id, query: HistoryQuery) -> Result<HistoryPage> {
+    async fn history(&self, channel: ChannelId, query: HistoryQuery) -> Result<HistoryPage> {
         let mut conn = self.pool.acquire().await?;
         let row = sqlx::query("SELECT last_seq, pruned_through FROM channels WHERE id = $1")
             .bind(channel.0)
@@ -807,7 +822,7 @@ impl Store for PostgresStore {
         })
     }
 
-    async fn mark_read(&self, channel: Id, user: Id, seq: u64) -> Result<ReadState> {
+    async fn mark_read(&self, channel: ChannelId, user: UserId, seq: u64) -> Result<ReadState> {
         let mut tx = self.write_tx().await?;
         let read_seq: Option<i64> = sqlx::query_scalar(
             "UPDATE members SET read_seq = GREATEST(read_seq, LEAST($1,
@@ -870,7 +885,7 @@ impl Store for PostgresStore {
         Ok(changed)
     }
 
-    async fn receipt(&self, channel: Id, user: Id) -> Result<Option<Receipt>> {
+    async fn receipt(&self, channel: ChannelId, user: UserId) -> Result<Option<Receipt>> {
         let row = sqlx::query(
             "SELECT channel_id, user_id, delivered_seq, read_seq, receipt_ts FROM members
              WHERE channel_id = $1 AND user_id = $2",
@@ -882,7 +897,7 @@ impl Store for PostgresStore {
         row.as_ref().map(receipt_from_row).transpose()
     }
 
-    async fn receipts(&self, channel: Id) -> Result<Vec<Receipt>> {
+    async fn receipts(&self, channel: ChannelId) -> Result<Vec<Receipt>> {
         let rows = sqlx::query(
             "SELECT channel_id, user_id, delivered_seq, read_seq, receipt_ts FROM members
              WHERE channel_id = $1 ORDER BY joined_seq, user_id",
@@ -893,7 +908,12 @@ impl Store for PostgresStore {
         rows.iter().map(receipt_from_row).collect()
     }
 
-    async fn receipts_since(&self, user: Id, since: i64, max_members: u32) -> Result<Vec<Receipt>> {
+    async fn receipts_since(
+        &self,
+        user: UserId,
+        since: i64,
+        max_members: u32,
+    ) -> Result<Vec<Receipt>> {
         let rows = sqlx::query(
             "SELECT o.channel_id, o.user_id, o.delivered_seq, o.read_seq, o.receipt_ts
              FROM members m
@@ -910,7 +930,7 @@ impl Store for PostgresStore {
         rows.iter().map(receipt_from_row).collect()
     }
 
-    async fn positions(&self, user: Id) -> Result<Vec<Position>> {
+    async fn positions(&self, user: UserId) -> Result<Vec<Position>> {
         let rows = sqlx::query(
             "SELECT c.id, c.last_seq, c.pruned_through, c.member_count, m.joined_seq
              FROM members m JOIN channels c ON c.id = m.channel_id WHERE m.user_id = $1",
@@ -921,7 +941,7 @@ impl Store for PostgresStore {
         rows.iter()
             .map(|row| {
                 Ok(Position {
-                    channel_id: Id(row.try_get("id")?),
+                    channel_id: ChannelId(row.try_get("id")?),
                     last_seq: to_u64(row.try_get("last_seq")?),
                     pruned_through: to_u64(row.try_get("pruned_through")?),
                     member_count: u32::try_from(row.try_get::<i64, _>("member_count")?)
@@ -932,7 +952,7 @@ impl Store for PostgresStore {
             .collect()
     }
 
-    async fn touch_last_seen(&self, user: Id, ts: i64) -> Result<()> {
+    async fn touch_last_seen(&self, user: UserId, ts: i64) -> Result<()> {
         sqlx::query("UPDATE users SET last_seen = $1 WHERE id = $2")
             .bind(ts)
             .bind(user.0)
@@ -941,7 +961,7 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn last_seen(&self, user: Id) -> Result<Option<i64>> {
+    async fn last_seen(&self, user: UserId) -> Result<Option<i64>> {
         let seen: Option<Option<i64>> =
             sqlx::query_scalar("SELECT last_seen FROM users WHERE id = $1")
                 .bind(user.0)
@@ -950,7 +970,7 @@ impl Store for PostgresStore {
         Ok(seen.flatten())
     }
 
-    async fn contacts(&self, user: Id, max_members: u32) -> Result<Vec<Id>> {
+    async fn contacts(&self, user: UserId, max_members: u32) -> Result<Vec<UserId>> {
         let ids: Vec<i64> = sqlx::query_scalar(
             "SELECT DISTINCT o.user_id FROM members m
              JOIN channels c ON c.id = m.channel_id AND c.member_count <= $1
@@ -961,7 +981,7 @@ impl Store for PostgresStore {
         .bind(user.0)
         .fetch_all(&self.pool)
         .await?;
-        Ok(ids.into_iter().map(Id).collect())
+        Ok(ids.into_iter().map(UserId).collect())
     }
 
     async fn close(&self) {

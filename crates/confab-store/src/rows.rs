@@ -41,7 +41,7 @@ macro_rules! row_mappers {
     ($row:ty) => {
         pub(crate) fn user_from_row(row: &$row) -> Result<User> {
             Ok(User {
-                id: Id(row.try_get("id")?),
+                id: UserId(row.try_get("id")?),
                 username: row.try_get("username")?,
                 created_at: row.try_get("created_at")?,
             })
@@ -49,8 +49,8 @@ macro_rules! row_mappers {
 
         pub(crate) fn receipt_from_row(row: &$row) -> Result<Receipt> {
             Ok(Receipt {
-                channel_id: Id(row.try_get("channel_id")?),
-                user_id: Id(row.try_get("user_id")?),
+                channel_id: ChannelId(row.try_get("channel_id")?),
+                user_id: UserId(row.try_get("user_id")?),
                 delivered_seq: to_u64(row.try_get("delivered_seq")?),
                 read_seq: to_u64(row.try_get("read_seq")?),
                 ts: row.try_get("receipt_ts")?,
@@ -60,12 +60,12 @@ macro_rules! row_mappers {
         pub(crate) fn event_from_row(row: &$row) -> Result<Event> {
             let payload: String = row.try_get("payload")?;
             Ok(Event {
-                channel_id: Id(row.try_get("channel_id")?),
+                channel_id: ChannelId(row.try_get("channel_id")?),
                 seq: to_u64(row.try_get("seq")?),
-                id: Id(row.try_get("id")?),
+                id: EventId(row.try_get("id")?),
                 ts: row.try_get("ts")?,
                 author: UserRef {
-                    id: Id(row.try_get("author_id")?),
+                    id: UserId(row.try_get("author_id")?),
                     username: row.try_get("author_name")?,
                 },
                 body: serde_json::from_str(&payload)?,
@@ -79,13 +79,13 @@ macro_rules! row_mappers {
             };
             let peer = match row.try_get::<Option<i64>, _>("peer_id")? {
                 Some(id) => Some(UserRef {
-                    id: Id(id),
+                    id: UserId(id),
                     username: row.try_get("peer_name")?,
                 }),
                 None => None,
             };
             Ok(ChannelSummary {
-                id: Id(row.try_get("id")?),
+                id: ChannelId(row.try_get("id")?),
                 kind,
                 name: row.try_get("name")?,
                 peer,

@@ -3,8 +3,6 @@
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use confab_proto::Id;
-
 /// 2025-01-01T00:00:00Z in milliseconds since the Unix epoch: the ids' epoch.
 pub const EPOCH_MS: i64 = 1_735_689_600_000;
 
@@ -30,8 +28,8 @@ impl Snowflake {
         }
     }
 
-    /// The next id.
-    pub fn next_id(&self) -> Id {
+    /// The next id, as whichever id type it is for.
+    pub fn next_id<T: From<i64>>(&self) -> T {
         let now = now_ms() - EPOCH_MS;
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let (last, seq) = *state;
@@ -44,7 +42,7 @@ impl Snowflake {
             (last + 1, 0)
         };
         *state = (ms, seq);
-        Id((ms << 22) | (self.node << 12) | seq)
+        T::from((ms << 22) | (self.node << 12) | seq)
     }
 }
 
@@ -63,11 +61,11 @@ mod tests {
     #[test]
     fn ids_strictly_increase_and_carry_the_node() {
         let gen = Snowflake::new(7);
-        let mut prev = gen.next_id();
+        let mut prev: i64 = gen.next_id();
         for _ in 0..20_000 {
-            let id = gen.next_id();
+            let id: i64 = gen.next_id();
             assert!(id > prev, "{id} after {prev}");
-            assert_eq!((id.0 >> 12) & 1023, 7);
+            assert_eq!((id >> 12) & 1023, 7);
             prev = id;
         }
     }

@@ -17,8 +17,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use confab_proto::api::HistoryPage;
 use confab_proto::{
-    ChannelKind, ChannelSummary, Event, EventBody, Id, Member, ReadState, Receipt, Role, User,
-    UserRef,
+    ChannelId, ChannelKind, ChannelSummary, Event, EventBody, EventId, Member, ReadState, Receipt,
+    Role, User, UserId, UserRef,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -116,7 +116,7 @@ async fn migrate(pool: &SqlitePool) -> Result<()> {
 
 crate::rows::row_mappers!(SqliteRow);
 
-async fn user_ref(conn: &mut SqliteConnection, id: Id) -> Result<UserRef> {
+async fn user_ref(conn: &mut SqliteConnection, id: UserId) -> Result<UserRef> {
     let name: Option<String> = sqlx::query_scalar("SELECT username FROM users WHERE id = ?")
         .bind(id.0)
         .fetch_optional(&mut *conn)
@@ -125,7 +125,11 @@ async fn user_ref(conn: &mut SqliteConnection, id: Id) -> Result<UserRef> {
         .ok_or_else(|| StoreError::NotFound("user".into()))
 }
 
-async fn role_in(conn: &mut SqliteConnection, channel: Id, user: Id) -> Result<Option<Role>> {
+async fn role_in(
+    conn: &mut SqliteConnection,
+    channel: ChannelId,
+    user: UserId,
+) -> Result<Option<Role>> {
     let role: Option<String> =
         sqlx::query_scalar("SELECT role FROM members WHERE channel_id = ? AND user_id = ?")
             .bind(channel.0)
@@ -136,7 +140,7 @@ async fn role_in(conn: &mut SqliteConnection, channel: Id, user: Id) -> Result<O
 }
 
 /// Fails unless `channel` is a group, so membership may change.
-async fn require_group(conn: &mut SqliteConnection, channel: Id) -> Result<()> {
+async fn require_group(conn: &mut SqliteConnection, channel: ChannelId) -> Result<()> {
     let kind: Option<String> = sqlx::query_scalar("SELECT kind FROM channels WHERE id = ?")
         .bind(channel.0)
         .fetch_optional(&mut *conn)
@@ -162,7 +166,7 @@ impl SqliteStore {
     async fn append_event(
         &self,
         conn: &mut SqliteConnection,
-        channel: Id,
+        channel: ChannelId,
         author: UserRef,
         body: EventBody,
     ) -> Result<Event> {
@@ -206,7 +210,7 @@ impl SqliteStore {
         members: &[(UserRef, Role)],
         author: UserRef,
     ) -> Result<Event> {
-        let id = self.ids.next_id();
+        let id: ChannelId = self.ids.next_id();
         let kind_str = match kind {
             ChannelKind::Direct => "direct",
             ChannelKind::Group => "group",
@@ -249,8 +253,8 @@ impl SqliteStore {
     async fn unread(
         &self,
         conn: &mut SqliteConnection,
-        channel: Id,
-        user: Id,
+        channel: ChannelId,
+        user: UserId,
         read_seq: i64,
     ) -> Result<u64> {
         let n: i64 = sqlx::query_scalar(
@@ -308,7 +312,7 @@ impl Store for SqliteStore {
         .transpose()
     }
 
-    async fn user(&self, id: Id) -> Result<Option<User>> {
+    async fn user(&self, id: UserId) -> Result<Option<User>> {
         let row = sqlx::query("SELECT id, username, created_at FROM users WHERE id = ?")
             .bind(id.0)
             .fetch_optional(&self.reader)
@@ -347,7 +351,7 @@ impl Store for SqliteStore {
         Ok(users)
     }
 
-    async fn insert_token(&self, token_hash: &[u8], user: Id) -> Result<()> {
+    async fn insert_token(&self, token_hash: &[u8], user: UserId) -> Result<()> {
         sqlx::query("INSERT INTO tokens (token_hash, user_id, created_at) VALUES (?, ?, ?)")
             .bind(token_hash)
             .bind(user.0)
@@ -376,7 +380,7 @@ impl Store for SqliteStore {
         Ok(done.rows_affected() > 0)
     }
 
-    async fn create_direct(&self, a: Id, b: Id) -> Result<DirectChannel> {
+    async fn create_direct(&self, a: UserId, b: UserId) -> Result<DirectChannel> {
         if a == b {
             return Err(StoreError::Invalid(
                 "a direct channel needs two different users".into(),
@@ -391,7 +395,7 @@ impl Store for SqliteStore {
                 .await?;
         if let Some(id) = existing {
             return Ok(DirectChannel {
-                channel_id: Id(id),
+                channel_id: ChannelId(id),
                 created: None,
             });
         }
@@ -410,9 +414,9 @@ impl Store for SqliteStore {
 
     async fn create_group(
         &self,
-        owner: Id,
+        owner: UserId,
         name: &str,
-        members: &[Id],
+        members: &[UserId],
         max_members: u32,
     ) -> Result<Event> {
         let mut ids = vec![owner];
@@ -442,9 +446,9 @@ impl Store for SqliteStore {
 
     async fn add_member(
         &self,
-        channel: Id,
-        actor: Id,
-        user: Id,
+        channel: ChannelId,
+        actor: UserId,
+        user: UserId,
         max_members: u32,
     ) -> Result<Event> {
         let mut tx = self.write_tx().await?;
@@ -499,7 +503,12 @@ impl Store for SqliteStore {
         Ok(event)
     }
 
-    async fn remove_member(&self, channel: Id, actor: Id, user: Id) -> Result<Vec<Event>> {
+    async fn remove_member(
+        &self,
+        channel: ChannelId,
+        actor: UserId,
+        user: UserId,
+    ) -> Result<Vec<Event>> {
         let mut tx = self.write_tx().await?;
         require_group(&mut tx, channel).await?;
         let actor_role = role_in(&mut tx, channel, actor)
@@ -562,7 +571,7 @@ impl Store for SqliteStore {
                 .bind(heir)
                 .execute(&mut *tx)
                 .await?;
-                let heir = user_ref(&mut tx, Id(heir)).await?;
+                let heir = user_ref(&mut tx, UserId(heir)).await?;
                 let body = EventBody::RoleChanged {
                     user: heir,
                     role: Role::Owner,
@@ -574,7 +583,13 @@ impl Store for SqliteStore {
         Ok(events)
     }
 
-    async fn set_role(&self, channel: Id, actor: Id, user: Id, role: Role) -> Result<Event> {
+    async fn set_role(
+        &self,
+        channel: ChannelId,
+        actor: UserId,
+        user: UserId,
+        role: Role,
+    ) -> Result<Event> {
         if role == Role::Owner {
             return Err(StoreError::Invalid(
                 "ownership passes only when the owner leaves".into(),
@@ -619,8 +634,8 @@ impl Store for SqliteStore {
 
     async fn append_message(
         &self,
-        channel: Id,
-        sender: Id,
+        channel: ChannelId,
+        sender: UserId,
         client_id: &str,
         body: &str,
     ) -> Result<Appended> {
@@ -637,7 +652,7 @@ impl Store for SqliteStore {
         outcome.await.map_err(|_| closed())?
     }
 
-    async fn find_send(&self, sender: Id, client_id: &str) -> Result<Option<SendRecord>> {
+    async fn find_send(&self, sender: UserId, client_id: &str) -> Result<Option<SendRecord>> {
         let row = sqlx::query(
             "SELECT channel_id, seq, id, ts FROM sends WHERE sender_id = ? AND client_id = ?",
         )
@@ -647,9 +662,9 @@ impl Store for SqliteStore {
         .await?;
         row.map(|row| {
             Ok(SendRecord {
-                channel_id: Id(row.try_get("channel_id")?),
+                channel_id: ChannelId(row.try_get("channel_id")?),
                 client_id: client_id.to_owned(),
-                id: Id(row.try_get("id")?),
+                id: EventId(row.try_get("id")?),
                 seq: to_u64(row.try_get("seq")?),
                 ts: row.try_get("ts")?,
             })
@@ -657,12 +672,12 @@ impl Store for SqliteStore {
         .transpose()
     }
 
-    async fn member_role(&self, channel: Id, user: Id) -> Result<Option<Role>> {
+    async fn member_role(&self, channel: ChannelId, user: UserId) -> Result<Option<Role>> {
         let mut conn = self.reader.acquire().await?;
         role_in(&mut conn, channel, user).await
     }
 
-    async fn members(&self, channel: Id) -> Result<Vec<Member>> {
+    async fn members(&self, channel: ChannelId) -> Result<Vec<Member>> {
         let rows = sqlx::query(
             "SELECT u.id, u.username, m.role FROM members m JOIN users u ON u.id = m.user_id
              WHERE m.channel_id = ? ORDER BY m.role = 'owner' DESC, m.joined_seq, u.id",
@@ -674,7 +689,7 @@ impl Store for SqliteStore {
             .map(|row| {
                 Ok(Member {
                     user: UserRef {
-                        id: Id(row.try_get("id")?),
+                        id: UserId(row.try_get("id")?),
                         username: row.try_get("username")?,
                     },
                     role: parse_role(&row.try_get::<String, _>("role")?)?,
@@ -683,7 +698,7 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn channels_of(&self, user: Id) -> Result<Vec<ChannelSummary>> {
+    async fn channels_of(&self, user: UserId) -> Result<Vec<ChannelSummary>> {
         let sql = format!("{SUMMARY_SELECT} WHERE m.user_id = ? ORDER BY c.id");
         let rows = sqlx::query(&sql)
             .bind(user.0)
@@ -692,7 +707,7 @@ impl Store for SqliteStore {
         rows.iter().map(summary_from_row).collect()
     }
 
-    async fn channel_of(&self, channel: Id, user: Id) -> Result<Option<ChannelSummary>> {
+    async fn channel_of(&self, channel: ChannelId, user: UserId) -> Result<Option<ChannelSummary>> {
         let sql = format!("{SUMMARY_SELECT} WHERE m.user_id = ? AND m.channel_id = ?");
         let row = sqlx::query(&sql)
             .bind(user.0)
@@ -702,7 +717,7 @@ impl Store for SqliteStore {
         row.as_ref().map(summary_from_row).transpose()
     }
 
-    async fn history(&self, channel: Id, query: HistoryQuery) -> Result<HistoryPage> {
+    async fn history(&self, channel: ChannelId, query: HistoryQuery) -> Result<HistoryPage> {
         let mut conn = self.reader.acquire().await?;
         let row = sqlx::query("SELECT last_seq, pruned_through FROM channels WHERE id = ?")
             .bind(channel.0)
@@ -756,7 +771,7 @@ impl Store for SqliteStore {
         })
     }
 
-    async fn mark_read(&self, channel: Id, user: Id, seq: u64) -> Result<ReadState> {
+    async fn mark_read(&self, channel: ChannelId, user: UserId, seq: u64) -> Result<ReadState> {
         let mut tx = self.write_tx().await?;
         let read_seq: Option<i64> = sqlx::query_scalar(
             "UPDATE members SET read_seq = max(read_seq, min(?1,
@@ -819,7 +834,7 @@ impl Store for SqliteStore {
         Ok(changed)
     }
 
-    async fn receipt(&self, channel: Id, user: Id) -> Result<Option<Receipt>> {
+    async fn receipt(&self, channel: ChannelId, user: UserId) -> Result<Option<Receipt>> {
         let row = sqlx::query(
             "SELECT channel_id, user_id, delivered_seq, read_seq, receipt_ts FROM members
              WHERE channel_id = ? AND user_id = ?",
@@ -831,7 +846,7 @@ impl Store for SqliteStore {
         row.as_ref().map(receipt_from_row).transpose()
     }
 
-    async fn receipts(&self, channel: Id) -> Result<Vec<Receipt>> {
+    async fn receipts(&self, channel: ChannelId) -> Result<Vec<Receipt>> {
         let rows = sqlx::query(
             "SELECT channel_id, user_id, delivered_seq, read_seq, receipt_ts FROM members
              WHERE channel_id = ? ORDER BY joined_seq, user_id",
@@ -842,7 +857,12 @@ impl Store for SqliteStore {
         rows.iter().map(receipt_from_row).collect()
     }
 
-    async fn receipts_since(&self, user: Id, since: i64, max_members: u32) -> Result<Vec<Receipt>> {
+    async fn receipts_since(
+        &self,
+        user: UserId,
+        since: i64,
+        max_members: u32,
+    ) -> Result<Vec<Receipt>> {
         let rows = sqlx::query(
             "SELECT o.channel_id, o.user_id, o.delivered_seq, o.read_seq, o.receipt_ts
              FROM members m
@@ -859,7 +879,7 @@ impl Store for SqliteStore {
         rows.iter().map(receipt_from_row).collect()
     }
 
-    async fn positions(&self, user: Id) -> Result<Vec<Position>> {
+    async fn positions(&self, user: UserId) -> Result<Vec<Position>> {
         let rows = sqlx::query(
             "SELECT c.id, c.last_seq, c.pruned_through, c.member_count, m.joined_seq
              FROM members m JOIN channels c ON c.id = m.channel_id WHERE m.user_id = ?",
@@ -870,7 +890,7 @@ impl Store for SqliteStore {
         rows.iter()
             .map(|row| {
                 Ok(Position {
-                    channel_id: Id(row.try_get("id")?),
+                    channel_id: ChannelId(row.try_get("id")?),
                     last_seq: to_u64(row.try_get("last_seq")?),
                     pruned_through: to_u64(row.try_get("pruned_through")?),
                     member_count: u32::try_from(row.try_get::<i64, _>("member_count")?)
@@ -881,7 +901,7 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn touch_last_seen(&self, user: Id, ts: i64) -> Result<()> {
+    async fn touch_last_seen(&self, user: UserId, ts: i64) -> Result<()> {
         sqlx::query("UPDATE users SET last_seen = ? WHERE id = ?")
             .bind(ts)
             .bind(user.0)
@@ -890,7 +910,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn last_seen(&self, user: Id) -> Result<Option<i64>> {
+    async fn last_seen(&self, user: UserId) -> Result<Option<i64>> {
         let seen: Option<Option<i64>> =
             sqlx::query_scalar("SELECT last_seen FROM users WHERE id = ?")
                 .bind(user.0)
@@ -899,7 +919,7 @@ impl Store for SqliteStore {
         Ok(seen.flatten())
     }
 
-    async fn contacts(&self, user: Id, max_members: u32) -> Result<Vec<Id>> {
+    async fn contacts(&self, user: UserId, max_members: u32) -> Result<Vec<UserId>> {
         let ids: Vec<i64> = sqlx::query_scalar(
             "SELECT DISTINCT o.user_id FROM members m
              JOIN channels c ON c.id = m.channel_id AND c.member_count <= ?
@@ -910,7 +930,7 @@ impl Store for SqliteStore {
         .bind(user.0)
         .fetch_all(&self.reader)
         .await?;
-        Ok(ids.into_iter().map(Id).collect())
+        Ok(ids.into_iter().map(UserId).collect())
     }
 
     async fn close(&self) {

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use confab_client::proto::api::HistoryPage;
 use confab_client::proto::{
-    ChannelKind, ChannelSummary, Event, EventBody, Id, Presence, Status, User, UserRef,
+    ChannelId, ChannelKind, ChannelSummary, Event, EventBody, Presence, Status, User, UserId,
+    UserRef,
 };
 use confab_client::{ClientEvent, ConnectionState};
 
@@ -35,21 +36,21 @@ pub enum Command {
         register: bool,
     },
     Send {
-        channel: Id,
+        channel: ChannelId,
         client_id: String,
         body: String,
     },
     /// Load the newest page (`before: None`) or the page before `before`.
     History {
-        channel: Id,
+        channel: ChannelId,
         before: Option<u64>,
     },
     MarkRead {
-        channel: Id,
+        channel: ChannelId,
         seq: u64,
     },
     Typing {
-        channel: Id,
+        channel: ChannelId,
     },
     /// Open (or create) the direct channel with a username.
     Direct {
@@ -60,15 +61,15 @@ pub enum Command {
         members: Vec<String>,
     },
     Add {
-        channel: Id,
+        channel: ChannelId,
         usernames: Vec<String>,
     },
     Leave {
-        channel: Id,
+        channel: ChannelId,
     },
     /// Look up a user's presence (for "last seen").
     Presence {
-        user: Id,
+        user: UserId,
     },
     /// Revoke the token, forget it, and go back to the login form.
     Logout,
@@ -93,13 +94,13 @@ pub enum NetEvent {
     Push(ClientEvent),
     /// A page of history.
     History {
-        channel: Id,
+        channel: ChannelId,
         before: Option<u64>,
         page: HistoryPage,
     },
     /// A send finished: acked (`error: None`) or failed for good.
     Sent {
-        channel: Id,
+        channel: ChannelId,
         client_id: String,
         error: Option<String>,
     },
@@ -275,22 +276,22 @@ pub struct App {
     pub me: Option<User>,
     /// Channels, most recently active first.
     pub channels: Vec<Channel>,
-    pub selected: Option<Id>,
+    pub selected: Option<ChannelId>,
     /// The message being written.
     pub compose: String,
     /// The cursor in `compose`, in characters.
     pub cursor: usize,
     pub link: Link,
     /// The latest presence per user.
-    pub presence: HashMap<Id, Presence>,
+    pub presence: HashMap<UserId, Presence>,
     /// Users whose presence was reported since the connection was last lost (see `resumed`).
-    presence_fresh: HashSet<Id>,
+    presence_fresh: HashSet<UserId>,
     /// (channel, user) → when the typing indicator expires.
-    pub typing: HashMap<(Id, Id), Instant>,
+    pub typing: HashMap<(ChannelId, UserId), Instant>,
     /// When I last sent `typing` per channel.
-    typing_sent: HashMap<Id, Instant>,
+    typing_sent: HashMap<ChannelId, Instant>,
     /// Usernames seen in events and summaries.
-    pub usernames: HashMap<Id, String>,
+    pub usernames: HashMap<UserId, String>,
     /// A line for the status bar: (text, is an error, shown until).
     pub notice: Option<(String, bool, Instant)>,
     pub help: bool,
@@ -328,11 +329,11 @@ impl App {
     }
 
     /// The channel with this id.
-    pub fn channel(&self, id: Id) -> Option<&Channel> {
+    pub fn channel(&self, id: ChannelId) -> Option<&Channel> {
         self.channels.iter().find(|c| c.summary.id == id)
     }
 
-    fn channel_mut(&mut self, id: Id) -> Option<&mut Channel> {
+    fn channel_mut(&mut self, id: ChannelId) -> Option<&mut Channel> {
         self.channels.iter_mut().find(|c| c.summary.id == id)
     }
 
@@ -342,7 +343,7 @@ impl App {
     }
 
     /// Who is typing in `channel` now (not me), by name.
-    pub fn typing_in(&self, channel: Id, now: Instant) -> Vec<String> {
+    pub fn typing_in(&self, channel: ChannelId, now: Instant) -> Vec<String> {
         let me = self.me.as_ref().map(|u| u.id);
         let mut names: Vec<String> = self
             .typing
@@ -355,7 +356,7 @@ impl App {
     }
 
     /// A user's name, sanitized.
-    pub fn name_of(&self, user: Id) -> String {
+    pub fn name_of(&self, user: UserId) -> String {
         self.usernames
             .get(&user)
             .map_or_else(|| format!("user {user}"), |n| sanitize(n, false))
@@ -506,7 +507,7 @@ impl App {
     }
 
     /// Shows channel `id`: loads its newest page if needed and marks it read.
-    pub fn select(&mut self, id: Id) -> Vec<Command> {
+    pub fn select(&mut self, id: ChannelId) -> Vec<Command> {
         self.selected = Some(id);
         let mut commands = Vec::new();
         let peer_lookup = self.channel(id).and_then(|c| c.peer()).map(|p| p.id);
@@ -535,7 +536,7 @@ impl App {
     }
 
     /// Marks the channel read up to its newest event, if anything is unread.
-    fn mark_read(&mut self, id: Id) -> Vec<Command> {
+    fn mark_read(&mut self, id: ChannelId) -> Vec<Command> {
         let Some(ch) = self.channel_mut(id) else {
             return Vec::new();
         };
@@ -924,7 +925,7 @@ impl App {
         }
     }
 
-    fn history(&mut self, channel: Id, before: Option<u64>, page: HistoryPage) {
+    fn history(&mut self, channel: ChannelId, before: Option<u64>, page: HistoryPage) {
         for event in &page.events {
             self.learn_names(event);
         }

@@ -513,7 +513,7 @@ mod tests {
     #[test]
     fn last_seen_reads_like_a_person_would_say_it() {
         let seen = |ms| Presence {
-            user_id: confab_client::proto::Id(1),
+            user_id: confab_client::proto::UserId(1),
             status: Status::Offline,
             last_seen: Some(ms),
         };

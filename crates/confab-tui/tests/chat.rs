@@ -189,7 +189,7 @@ async fn next_matching<T>(
 }
 
 /// The body of the next message from `author`.
-async fn next_message_from(events: &mut Events, author: confab_client::proto::Id) -> String {
+async fn next_message_from(events: &mut Events, author: confab_client::proto::UserId) -> String {
     next_matching(events, |push| match push {
         ClientEvent::Event(e) if e.author.id == author => match e.body {
             EventBody::Message { body, .. } => Some(body),
@@ -201,7 +201,7 @@ async fn next_message_from(events: &mut Events, author: confab_client::proto::Id
 }
 
 /// How many times a message body is in a channel's stored history.
-async fn stored_copies(http: &Http, channel: confab_client::proto::Id, body: &str) -> usize {
+async fn stored_copies(http: &Http, channel: confab_client::proto::ChannelId, body: &str) -> usize {
     let page = http
         .history(
             channel,

@@ -15,7 +15,7 @@ use confab_client::Http;
 /// The next presence reported for `user`.
 async fn presence_of(
     events: &mut confab_client::Events,
-    user: confab_client::proto::Id,
+    user: confab_client::proto::UserId,
 ) -> confab_client::proto::Presence {
     loop {
         let push = tokio::time::timeout(Duration::from_secs(15), events.next())

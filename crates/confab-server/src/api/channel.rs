@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use confab_proto::api::{ChannelList, CreateChannel, ErrorResponse};
-use confab_proto::{ChannelSummary, Id};
+use confab_proto::{ChannelId, ChannelSummary, UserId};
 
 use super::member::{announce, require_summary};
 use super::{Body, PathIds};
@@ -73,7 +73,7 @@ pub async fn create(
                     ),
                 ));
             }
-            let ids: Vec<Id> = state
+            let ids: Vec<UserId> = state
                 .store
                 .users_by_name(&names)
                 .await?
@@ -87,7 +87,7 @@ pub async fn create(
         }
     };
     let channel = event.channel_id;
-    let members: Vec<Id> = match &event.body {
+    let members: Vec<UserId> = match &event.body {
         confab_proto::EventBody::ChannelCreated { members, .. } => {
             members.iter().map(|m| m.id).collect()
         }
@@ -117,7 +117,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Js
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
-    PathIds(id): PathIds<Id>,
+    PathIds(id): PathIds<ChannelId>,
 ) -> ApiResult<Json<ChannelSummary>> {
     Ok(Json(require_summary(&state, id, caller.user.id).await?))
 }

@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use confab_proto::api::{AddMember, ErrorResponse, MemberList, SetRole};
-use confab_proto::{ChannelSummary, ErrorCode, Event, EventBody, Id, Member, Role};
+use confab_proto::{ChannelId, ChannelSummary, ErrorCode, Event, EventBody, Member, Role, UserId};
 
 use super::{Body, PathIds};
 use crate::app::AppState;
@@ -13,7 +13,11 @@ use crate::error::{ApiError, ApiResult};
 use crate::hub::UserSignal;
 
 /// `user`'s view of `channel`, or `not_found` when not a member.
-pub async fn require_summary(state: &AppState, channel: Id, user: Id) -> ApiResult<ChannelSummary> {
+pub async fn require_summary(
+    state: &AppState,
+    channel: ChannelId,
+    user: UserId,
+) -> ApiResult<ChannelSummary> {
     state
         .store
         .channel_of(channel, user)
@@ -22,7 +26,7 @@ pub async fn require_summary(state: &AppState, channel: Id, user: Id) -> ApiResu
 }
 
 /// Tells every session of each of `users` that they joined `channel`.
-pub async fn announce(state: &AppState, channel: Id, users: &[Id]) {
+pub async fn announce(state: &AppState, channel: ChannelId, users: &[UserId]) {
     for user in users {
         match state.store.channel_of(channel, *user).await {
             Ok(Some(summary)) => state.hub.signal(*user, &UserSignal::Joined(summary)).await,
@@ -35,7 +39,7 @@ pub async fn announce(state: &AppState, channel: Id, users: &[Id]) {
 }
 
 /// Publishes membership events and tells those who left.
-async fn publish_removal(state: &AppState, channel: Id, events: &[Event]) {
+async fn publish_removal(state: &AppState, channel: ChannelId, events: &[Event]) {
     for event in events {
         state.hub.publish_event(event).await;
         let gone = match &event.body {
@@ -53,7 +57,7 @@ async fn publish_removal(state: &AppState, channel: Id, events: &[Event]) {
     }
 }
 
-async fn require_member(state: &AppState, channel: Id, user: Id) -> ApiResult<Role> {
+async fn require_member(state: &AppState, channel: ChannelId, user: UserId) -> ApiResult<Role> {
     state
         .store
         .member_role(channel, user)
@@ -70,7 +74,7 @@ async fn require_member(state: &AppState, channel: Id, user: Id) -> ApiResult<Ro
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    PathIds(id): PathIds<Id>,
+    PathIds(id): PathIds<ChannelId>,
 ) -> ApiResult<Json<MemberList>> {
     require_member(&state, id, caller.user.id).await?;
     Ok(Json(MemberList {
@@ -90,7 +94,7 @@ pub async fn list(
 pub async fn add(
     State(state): State<AppState>,
     caller: Caller,
-    PathIds(id): PathIds<Id>,
+    PathIds(id): PathIds<ChannelId>,
     Body(req): Body<AddMember>,
 ) -> ApiResult<(StatusCode, Json<Member>)> {
     require_member(&state, id, caller.user.id).await?;
@@ -125,7 +129,7 @@ pub async fn add(
 pub async fn remove(
     State(state): State<AppState>,
     caller: Caller,
-    PathIds((id, user)): PathIds<(Id, Id)>,
+    PathIds((id, user)): PathIds<(ChannelId, UserId)>,
 ) -> ApiResult<StatusCode> {
     require_member(&state, id, caller.user.id).await?;
     let events = state.store.remove_member(id, caller.user.id, user).await?;
@@ -143,7 +147,7 @@ pub async fn remove(
 pub async fn leave(
     State(state): State<AppState>,
     caller: Caller,
-    PathIds(id): PathIds<Id>,
+    PathIds(id): PathIds<ChannelId>,
 ) -> ApiResult<StatusCode> {
     require_member(&state, id, caller.user.id).await?;
     let events = state
@@ -167,7 +171,7 @@ pub async fn leave(
 pub async fn set_role(
     State(state): State<AppState>,
     caller: Caller,
-    PathIds((id, user)): PathIds<(Id, Id)>,
+    PathIds((id, user)): PathIds<(ChannelId, UserId)>,
     Body(req): Body<SetRole>,
 ) -> ApiResult<StatusCode> {
     require_member(&state, id, caller.user.id).await?;

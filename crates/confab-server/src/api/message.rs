@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use confab_proto::api::{ErrorResponse, HistoryPage, MarkRead, SendMessage};
-use confab_proto::{Ack, ErrorCode, Id, ReadState};
+use confab_proto::{Ack, ChannelId, ErrorCode, ReadState, UserId};
 use confab_store::HistoryQuery;
 use serde::Deserialize;
 
@@ -41,8 +41,8 @@ pub struct Sent {
 /// duplicate). Returns only after the store committed.
 pub async fn send_message(
     state: &AppState,
-    sender: Id,
-    channel: Id,
+    sender: UserId,
+    channel: ChannelId,
     client_id: &str,
     body: &str,
 ) -> ApiResult<Sent> {
@@ -122,7 +122,12 @@ fn ack_of(r: confab_store::SendRecord) -> Ack {
 
 /// Moves `user`'s read pointer, tells all of the user's sessions, and (in small channels) the
 /// other members.
-pub async fn mark_read(state: &AppState, user: Id, channel: Id, seq: u64) -> ApiResult<ReadState> {
+pub async fn mark_read(
+    state: &AppState,
+    user: UserId,
+    channel: ChannelId,
+    seq: u64,
+) -> ApiResult<ReadState> {
     let read = state.store.mark_read(channel, user, seq).await?;
     state
         .hub
@@ -152,7 +157,7 @@ pub async fn mark_read(state: &AppState, user: Id, channel: Id, seq: u64) -> Api
 pub async fn send(
     State(state): State<AppState>,
     caller: Caller,
-    PathIds(id): PathIds<Id>,
+    PathIds(id): PathIds<ChannelId>,
     Body(req): Body<SendMessage>,
 ) -> ApiResult<(StatusCode, Json<Ack>)> {
     let sent = send_message(&state, caller.user.id, id, &req.client_id, &req.body).await?;
@@ -186,7 +191,7 @@ pub struct HistoryParams {
 pub async fn history(
     State(state): State<AppState>,
     caller: Caller,
-    PathIds(id): PathIds<Id>,
+    PathIds(id): PathIds<ChannelId>,
     Params(q): Params<HistoryParams>,
 ) -> ApiResult<Json<HistoryPage>> {
     let limit = q.limit.unwrap_or(DEFAULT_HISTORY_LIMIT);
@@ -221,7 +226,7 @@ pub async fn history(
 pub async fn read(
     State(state): State<AppState>,
     caller: Caller,
-    PathIds(id): PathIds<Id>,
+    PathIds(id): PathIds<ChannelId>,
     Body(req): Body<MarkRead>,
 ) -> ApiResult<Json<ReadState>> {
     Ok(Json(mark_read(&state, caller.user.id, id, req.seq).await?))

@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::Json;
 use confab_proto::api::{ChannelPresence, ErrorResponse};
-use confab_proto::{ErrorCode, Id, Presence, Status};
+use confab_proto::{ChannelId, ErrorCode, Presence, Status, UserId};
 
 use super::member::require_summary;
 use super::PathIds;
@@ -20,7 +20,7 @@ use crate::error::{ApiError, ApiResult};
 pub async fn user(
     State(state): State<AppState>,
     _caller: Caller,
-    PathIds(id): PathIds<Id>,
+    PathIds(id): PathIds<UserId>,
 ) -> ApiResult<Json<Presence>> {
     if state.store.user(id).await?.is_none() {
         return Err(ApiError::new(ErrorCode::NotFound, "user not found"));
@@ -46,7 +46,7 @@ pub async fn user(
 pub async fn channel(
     State(state): State<AppState>,
     caller: Caller,
-    PathIds(id): PathIds<Id>,
+    PathIds(id): PathIds<ChannelId>,
 ) -> ApiResult<Json<ChannelPresence>> {
     let summary = require_summary(&state, id, caller.user.id).await?;
     let members = state.store.members(id).await?;

@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::Json;
 use confab_proto::api::{ErrorResponse, ReceiptSummary};
-use confab_proto::Id;
+use confab_proto::ChannelId;
 use serde::Deserialize;
 
 use super::member::require_summary;
@@ -29,7 +29,7 @@ pub struct ReceiptParams {
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    PathIds(id): PathIds<Id>,
+    PathIds(id): PathIds<ChannelId>,
     Params(q): Params<ReceiptParams>,
 ) -> ApiResult<Json<ReceiptSummary>> {
     let summary = require_summary(&state, id, caller.user.id).await?;

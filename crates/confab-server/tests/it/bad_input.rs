@@ -1,7 +1,7 @@
 //! Bad input gets its documented code, and nobody else notices.
 
 use confab_client::http::HistoryQuery;
-use confab_proto::{ClientFrame, CloseCode, ErrorCode, Id, ServerFrame};
+use confab_proto::{ChannelId, ClientFrame, CloseCode, ErrorCode, ServerFrame};
 
 use crate::harness::{next_event, Raw, RawNext, TestServer};
 
@@ -56,7 +56,7 @@ async fn every_kind_of_bad_input_gets_its_code_and_others_are_unaffected() {
     assert_eq!(expect_error(m.next().await, ErrorCode::Forbidden), Some(9));
     m.send(&ClientFrame::Send {
         reference: Some(10),
-        channel_id: Id(12345),
+        channel_id: ChannelId(12345),
         client_id: "x2".into(),
         body: "hi".into(),
     })

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use confab_client::{Client, ClientEvent, Events, Http};
-use confab_proto::{ClientFrame, Event, Id, Presence, ServerFrame};
+use confab_proto::{ClientFrame, Event, Presence, ServerFrame, UserId};
 use confab_server::{Config, Server};
 use futures::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
@@ -105,7 +105,7 @@ pub async fn next_event(events: &mut Events) -> Event {
 }
 
 /// The next presence report about `user`, skipping everything else.
-pub async fn presence_of(events: &mut Events, user: Id) -> Presence {
+pub async fn presence_of(events: &mut Events, user: UserId) -> Presence {
     loop {
         match tokio::time::timeout(Duration::from_secs(10), events.next())
             .await

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use confab_proto::{ClientFrame, EventBody, Id, ServerFrame, Status};
+use confab_proto::{ChannelId, ClientFrame, EventBody, ServerFrame, Status};
 use futures::StreamExt;
 
 use crate::harness::{presence_of, Raw, RawNext, TestServer};
@@ -235,7 +235,7 @@ impl Wire {
     }
 }
 
-fn message_in(channel: Id) -> impl FnMut(&ServerFrame) -> Option<(u64, String)> {
+fn message_in(channel: ChannelId) -> impl FnMut(&ServerFrame) -> Option<(u64, String)> {
     move |f| match f {
         ServerFrame::Event(e) if e.channel_id == channel => match &e.body {
             EventBody::Message { body, .. } => Some((e.seq, body.clone())),
@@ -363,7 +363,7 @@ async fn conversation(kind: Kind) {
     })
     .await;
     let mut b = Wire::open(kind, &server).await;
-    let cursors: BTreeMap<Id, u64> = [(dm.id, 3), (group.id, 31)].into_iter().collect();
+    let cursors: BTreeMap<ChannelId, u64> = [(dm.id, 3), (group.id, 31)].into_iter().collect();
     b.send(&ClientFrame::Resume {
         token: b_token.clone(),
         cursors,
@@ -425,7 +425,7 @@ async fn switching_transports_mid_stream_misses_and_repeats_nothing() {
         .enumerate()
     {
         let mut wire = Wire::open(kind, &server).await;
-        let cursors: BTreeMap<Id, u64> = [(group.id, cursor)].into_iter().collect();
+        let cursors: BTreeMap<ChannelId, u64> = [(group.id, cursor)].into_iter().collect();
         wire.send(&ClientFrame::Resume {
             token: b_token.clone(),
             cursors,

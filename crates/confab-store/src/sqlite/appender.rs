@@ -17,7 +17,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use confab_proto::{Event, EventBody, Id, UserRef};
+use confab_proto::{ChannelId, Event, EventBody, EventId, UserId, UserRef};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
@@ -34,8 +34,8 @@ pub(super) const QUEUE: usize = 4096;
 /// One message to store, and where its outcome goes.
 #[derive(Debug)]
 pub(super) struct AppendRequest {
-    pub channel: Id,
-    pub sender: Id,
+    pub channel: ChannelId,
+    pub sender: UserId,
     pub client_id: String,
     pub body: String,
     pub reply: oneshot::Sender<Result<Appended>>,
@@ -141,10 +141,10 @@ fn store_batch(
             let found = earlier
                 .query_row(params![r.sender.0, r.client_id], |row| {
                     Ok(SendRecord {
-                        channel_id: Id(row.get(0)?),
+                        channel_id: ChannelId(row.get(0)?),
                         client_id: r.client_id.clone(),
                         seq: to_u64(row.get(1)?),
-                        id: Id(row.get(2)?),
+                        id: EventId(row.get(2)?),
                         ts: row.get(3)?,
                     })
                 })

@@ -77,7 +77,7 @@ pub async fn collect(events: &mut Events, count: usize) -> Vec<String> {
 /// Message bodies of one channel (or of any), in arrival order, until `count` came.
 pub async fn collect_in(
     events: &mut Events,
-    channel: Option<confab_client::proto::Id>,
+    channel: Option<confab_client::proto::ChannelId>,
     count: usize,
 ) -> Vec<String> {
     let mut got = Vec::new();
