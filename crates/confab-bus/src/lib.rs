@@ -6,6 +6,8 @@
 //! - [`local`]: [`LocalBus`], the in-process default for a single node.
 //! - [`nats`]: [`NatsBus`], NATS core publish/subscribe between the nodes of a cluster.
 //! - [`subject`]: every subject name Confab uses, built in one place.
+//! - [`envelope`]: [`Envelope`], what travels on a channel subject: the routing facts (channel,
+//!   `seq`, who an event removes) beside the frame bytes clients receive.
 //! - [`conformance`]: the suite every backend passes.
 //!
 //! The bus is only fan-out, never the source of truth: delivery is at-most-once and a subscriber
@@ -13,6 +15,7 @@
 //! the store.
 
 pub mod conformance;
+pub mod envelope;
 pub mod local;
 pub mod nats;
 pub mod subject;
@@ -21,6 +24,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::stream::BoxStream;
 
+pub use envelope::{Envelope, EnvelopeError, Route};
 pub use local::LocalBus;
 pub use nats::NatsBus;
 

@@ -73,6 +73,21 @@ impl ClientFrame {
         "typing",
         "watch",
     ];
+
+    /// The frame's `op`, as on the wire.
+    pub fn op(&self) -> &'static str {
+        match self {
+            ClientFrame::Identify { .. } => "identify",
+            ClientFrame::Resume { .. } => "resume",
+            ClientFrame::Heartbeat => "heartbeat",
+            ClientFrame::Send { .. } => "send",
+            ClientFrame::Read { .. } => "read",
+            ClientFrame::Delivered { .. } => "delivered",
+            ClientFrame::SetStatus { .. } => "set_status",
+            ClientFrame::Typing { .. } => "typing",
+            ClientFrame::Watch { .. } => "watch",
+        }
+    }
 }
 
 /// The limits a client must respect, announced in `hello`.

@@ -168,6 +168,8 @@ fn every_client_op_is_listed() {
         })
         .collect();
     assert_eq!(ops, ClientFrame::OPS.to_vec());
+    let named: Vec<&str> = frames.iter().map(ClientFrame::op).collect();
+    assert_eq!(named, ClientFrame::OPS.to_vec());
 }
 
 #[test]

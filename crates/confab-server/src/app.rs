@@ -1,4 +1,5 @@
-//! The composition root: builds the backends from [`Config`], hands them down, serves.
+//! The composition root: builds the backends from [`Config`], hands them down, routes, serves,
+//! and drains on shutdown.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -6,78 +7,29 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::extract::State as AxumState;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use confab_bus::{Bus, LocalBus, NatsBus};
 use confab_presence::{PresenceConfig, PresenceService};
-use confab_proto::CloseCode;
+use confab_proto::{CloseCode, ErrorCode};
 use confab_store::{PostgresStore, SqliteStore, Store};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::config::{BusConfig, Config, StoreConfig};
+use crate::error::ApiError;
 use crate::hub::{Hub, Outbound};
 use crate::limit::{Admission, SendLimiter};
 use crate::metrics::Metrics;
+use crate::presence::Watchers;
 use crate::receipt::Receipts;
-use crate::{api, gateway, retention};
-
-/// Everything a request or session needs, shared.
-pub struct State {
-    pub config: Config,
-    pub store: Arc<dyn Store>,
-    pub hub: Hub,
-    pub metrics: Arc<Metrics>,
-    pub limiter: SendLimiter,
-    /// Admission control for new and resumed sessions.
-    pub admission: Admission,
-    /// The delivered-pointer batcher.
-    pub receipts: Receipts,
-    /// HTTP (long-poll and SSE) sessions on this node.
-    pub http_sessions: crate::api::session::Sessions,
-    /// Cluster-wide presence (leases over the bus).
-    pub presence: PresenceService,
-    /// Which local sessions watch which users' presence.
-    pub watchers: Arc<crate::presence::Watchers>,
-    /// Open WebSocket connections, for the per-node cap.
-    pub connections: AtomicU32,
-    /// Source of session keys.
-    pub next_session: AtomicU64,
-    /// Bounds concurrent argon2 hashes (each takes ~19 MiB and tens of ms of a core).
-    pub hash_permits: Semaphore,
-    /// Flips to `true` when the server starts draining (SIGTERM): `/readyz` fails, upgrades are
-    /// refused, sessions leave over the drain window.
-    pub shutdown: watch::Receiver<bool>,
-}
-
-impl std::fmt::Debug for State {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("State").finish_non_exhaustive()
-    }
-}
-
-/// The state handlers receive.
-pub type AppState = Arc<State>;
-
-impl State {
-    /// A fresh session key, unique on this node.
-    pub fn session_key(&self) -> u64 {
-        self.next_session.fetch_add(1, Ordering::Relaxed)
-    }
-
-    pub fn is_shutting_down(&self) -> bool {
-        *self.shutdown.borrow()
-    }
-}
-
-/// Resolves once `shutdown` turns `true` (or its sender is gone).
-pub async fn stopped(mut shutdown: watch::Receiver<bool>) {
-    let _ = shutdown.wait_for(|s| *s).await;
-}
+use crate::state::{stopped, AppState, State as Shared};
+use crate::transport::http::Sessions;
+use crate::{api, openapi, presence, retention, transport, web};
 
 /// A running server.
 #[derive(Debug)]
@@ -86,6 +38,7 @@ pub struct Server {
     shutdown: watch::Sender<bool>,
     task: JoinHandle<anyhow::Result<()>>,
     state: AppState,
+    http_sessions: Arc<Sessions>,
 }
 
 impl Server {
@@ -97,6 +50,11 @@ impl Server {
     /// The shared state (for tests and embedding).
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// HTTP (long-poll and SSE) sessions open on this node.
+    pub fn http_sessions(&self) -> usize {
+        self.http_sessions.len()
     }
 
     /// Drains: `/readyz` fails at once, new sessions are refused, every session is closed with
@@ -155,6 +113,33 @@ async fn open_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
 
 /// Builds every part from `config`, binds the listener and starts serving.
 pub async fn start(config: Config) -> anyhow::Result<Server> {
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let listen = config.listen;
+    let state = build(config, shutdown_rx.clone()).await?;
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    let addr = listener.local_addr()?;
+    retention::spawn(state.clone());
+    let http_sessions = Arc::new(Sessions::default());
+    let app = router(state.clone(), http_sessions.clone());
+    let task = tokio::spawn(lifecycle(listener, app, state.clone(), shutdown_rx));
+    tracing::info!(%addr, node_id = state.config.node_id, "confab listening");
+    Ok(Server {
+        addr,
+        shutdown: shutdown_tx,
+        task,
+        state,
+        http_sessions,
+    })
+}
+
+/// Builds the shared state from `config`: the store, the bus, the hub, presence and the receipt
+/// batcher, each handed the parts it needs.
+pub(crate) async fn build(
+    config: Config,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<AppState> {
     let store = open_store(&config).await?;
     let bus = open_bus(&config).await?;
     let metrics = Arc::new(Metrics::new());
@@ -166,20 +151,15 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     let (presence, presence_changes) = PresenceService::start(bus.clone(), presence_config)
         .await
         .context("starting presence")?;
-    let watchers = Arc::new(crate::presence::Watchers::default());
-    crate::presence::spawn_router(presence_changes, watchers.clone(), store.clone());
+    let watchers = Arc::new(Watchers::default());
+    presence::spawn_router(presence_changes, watchers.clone(), store.clone());
     let receipts = Receipts::spawn(
         store.clone(),
         hub.clone(),
         metrics.clone(),
         config.receipt_group_size,
     );
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("binding {}", config.listen))?;
-    let addr = listener.local_addr()?;
-    let state = Arc::new(State {
+    Ok(Arc::new(Shared {
         limiter: SendLimiter::new(config.send_rate, config.send_burst),
         admission: Admission::new(
             config.identify_rate,
@@ -188,28 +168,17 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
             config.resume_burst,
         ),
         receipts,
-        http_sessions: Default::default(),
         presence,
         watchers,
         connections: AtomicU32::new(0),
         next_session: AtomicU64::new(1),
         hash_permits: Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())),
-        shutdown: shutdown_rx.clone(),
+        shutdown,
         config,
         store,
         hub,
         metrics,
-    });
-    retention::spawn(state.clone());
-    let app = router(state.clone());
-    let task = tokio::spawn(lifecycle(listener, app, state.clone(), shutdown_rx));
-    tracing::info!(%addr, node_id = state.config.node_id, "confab listening");
-    Ok(Server {
-        addr,
-        shutdown: shutdown_tx,
-        task,
-        state,
-    })
+    }))
 }
 
 /// Serves until the drain starts, waits for the sessions to leave (at most the drain window plus
@@ -260,90 +229,31 @@ async fn send_sessions_away(state: AppState) {
     }
 }
 
-/// Every route.
-pub fn router(state: AppState) -> Router {
-    let mut router = Router::new().route("/", get(index));
-    for &(path, content_type, body) in WEB_ASSETS {
-        router = router.route(
-            path,
-            get(move || async move { web_asset(content_type, body) }),
-        );
-    }
-    router
+/// Every route: the web UI, probes and metrics, the WebSocket gateway, and under `/api/v1` the REST
+/// API, the HTTP transport's sessions and the OpenAPI document.
+fn router(state: AppState, http_sessions: Arc<Sessions>) -> Router {
+    let v1 = api::router()
+        .merge(transport::http::router(http_sessions))
+        .route("/openapi.json", get(openapi::serve))
+        .fallback(no_such_endpoint);
+    web::router()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .route("/ws", get(gateway::upgrade))
-        .nest("/api/v1", api::router())
+        .route("/ws", get(transport::ws::upgrade))
+        .nest("/api/v1", v1)
         .with_state(state)
 }
 
-/// The web UI's files (`web/`), embedded in the binary: path, content type, body.
-pub const WEB_ASSETS: &[(&str, &str, &str)] = &[
-    ("/app.js", JS, include_str!("../../../web/app.js")),
-    ("/api.js", JS, include_str!("../../../web/api.js")),
-    ("/chat.js", JS, include_str!("../../../web/chat.js")),
-    (
-        "/connection.js",
-        JS,
-        include_str!("../../../web/connection.js"),
-    ),
-    (
-        "/transport.js",
-        JS,
-        include_str!("../../../web/transport.js"),
-    ),
-    ("/view.js", JS, include_str!("../../../web/view.js")),
-    (
-        "/style.css",
-        "text/css; charset=utf-8",
-        include_str!("../../../web/style.css"),
-    ),
-];
-const JS: &str = "text/javascript; charset=utf-8";
-
-/// `no-cache`: the browser revalidates, so a new binary's UI takes effect on the next load.
-fn web_asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_TYPE, content_type),
-            (header::CACHE_CONTROL, "no-cache"),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        ],
-        body,
-    )
-}
-
-/// The web UI's page, with a Content-Security-Policy that allows only this origin (and its
-/// WebSocket, named from the `Host` header when that is a plain host name).
-async fn index(headers: HeaderMap) -> impl IntoResponse {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| {
-            h.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
-        });
-    let ws = host.map_or(String::new(), |h| format!(" ws://{h} wss://{h}"));
-    let csp = format!(
-        "default-src 'self'; connect-src 'self'{ws}; img-src 'self' data:; object-src 'none'; \
-         base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-    );
-    (
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8".to_owned()),
-            (header::CACHE_CONTROL, "no-cache".to_owned()),
-            (header::CONTENT_SECURITY_POLICY, csp),
-        ],
-        include_str!("../../../web/index.html"),
-    )
+async fn no_such_endpoint() -> ApiError {
+    ApiError::new(ErrorCode::NotFound, "no such endpoint")
 }
 
 async fn healthz() -> &'static str {
     "ok"
 }
 
-async fn readyz(AxumState(state): AxumState<AppState>) -> impl IntoResponse {
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     if state.is_shutting_down() {
         (StatusCode::SERVICE_UNAVAILABLE, "shutting down")
     } else if !state.hub.bus_connected() {
@@ -353,7 +263,7 @@ async fn readyz(AxumState(state): AxumState<AppState>) -> impl IntoResponse {
     }
 }
 
-async fn metrics(AxumState(state): AxumState<AppState>) -> impl IntoResponse {
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     state
         .metrics
         .connections

@@ -10,8 +10,8 @@ use confab_proto::User;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use crate::app::AppState;
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// Usernames: 3–32 characters of `a-z 0-9 _ . -`, starting with a letter or digit; case-insensitive.
 pub const USERNAME_LEN: std::ops::RangeInclusive<usize> = 3..=32;

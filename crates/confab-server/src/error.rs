@@ -24,10 +24,6 @@ impl ApiError {
         Self::new(ErrorCode::Unauthorized, message)
     }
 
-    pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(ErrorCode::Forbidden, message)
-    }
-
     pub fn rate_limited(retry_after_ms: u64) -> Self {
         let mut body = ErrorBody::new(ErrorCode::RateLimited, "sending too fast");
         body.retry_after_ms = Some(retry_after_ms);

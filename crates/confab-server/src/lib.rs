@@ -2,37 +2,53 @@
 //!
 //! # Layout
 //!
+//! Modules depend only on those listed before them (no cycles):
+//!
 //! - [`config`]: raw settings (flags, `CONFAB_*`, TOML) validated once into [`Config`].
-//! - [`app`]: builds the store, bus and hub from the config, routes, serves; [`app::Server`].
-//! - [`gateway`]: `/ws` admission (connection cap, shutdown) and upgrade.
-//! - [`link`]: what a session talks through: a WebSocket or an HTTP session's outbox.
-//! - [`session`]: one connection's state machine: hello → identify → ready → events.
-//! - [`hub`]: local fan-out, one bus subscription per channel and per user with local sessions.
+//! - `error`: errors become codes and HTTP statuses here, once; `extract`: request extractors
+//!   that turn malformed input into those errors.
+//! - [`metrics`]: Prometheus metrics. `limit`: send token buckets and admission buckets.
 //! - [`queue`]: the bounded, never-blocking queue from the hub to one session.
-//! - [`api`]: the REST API, one file per resource, and its OpenAPI document.
-//! - [`auth`]: argon2id passwords, tokens, the bearer extractor.
-//! - [`limit`]: per-user send token buckets; admission buckets for identifies and resumes.
-//! - [`presence`]: routing presence changes to watching sessions; typing limits.
-//! - [`receipt`]: delivered pointers, batched into one write per interval, and receipt events.
-//! - [`retention`]: the background pruner.
-//! - [`metrics`]: Prometheus metrics.
-//! - [`error`]: errors become codes and HTTP statuses here, once.
+//! - [`hub`]: local fan-out, one bus subscription per channel and per user with local sessions;
+//!   `backfill`: reading a run of a channel's events back from the store (hub and sessions).
+//! - `presence`: routing presence changes to watching sessions; typing limits. `receipt`:
+//!   delivered pointers, batched into one write per interval, and receipt events.
+//! - `state`: the shared state ([`AppState`]); imports nothing above this line.
+//! - `auth`: argon2id passwords, tokens, the bearer extractor.
+//! - `ops`: every operation once (send, history, read/delivered, channels, members, presence,
+//!   receipts, accounts), called by both the REST API and the sessions.
+//! - [`session`]: one connection's state machine over any [`session::Link`]: handshake, ready or
+//!   resume, the serve loop, one file per client op.
+//! - `transport`: what carries a session — the WebSocket at `/ws`, HTTP sessions (long polling,
+//!   SSE) — and connection admission.
+//! - `api`: the REST API, one thin file per resource; `openapi`: its document.
+//! - [`web`]: the embedded web UI. `retention`: the background pruner.
+//! - [`app`]: builds the store, bus, hub and the rest from the config, routes, serves, drains;
+//!   [`start`] and [`Server`].
+//!
+//! `docs/architecture.md` follows one message through these modules.
 
-pub mod api;
+mod api;
 pub mod app;
-pub mod auth;
+mod auth;
+mod backfill;
 pub mod config;
-pub mod error;
-pub mod gateway;
+mod error;
+mod extract;
 pub mod hub;
-pub mod limit;
-pub mod link;
+mod limit;
 pub mod metrics;
-pub mod presence;
+mod openapi;
+mod ops;
+mod presence;
 pub mod queue;
-pub mod receipt;
-pub mod retention;
+mod receipt;
+mod retention;
 pub mod session;
+mod state;
+mod transport;
+pub mod web;
 
 pub use app::{start, Server};
 pub use config::{Config, RawConfig};
+pub use state::{AppState, State};

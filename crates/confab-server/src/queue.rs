@@ -11,9 +11,31 @@ use std::future::poll_fn;
 use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
+use axum::extract::ws::Utf8Bytes;
+use confab_proto::{ChannelId, ChannelSummary, CloseCode};
 use futures::task::AtomicWaker;
 
-use crate::hub::Outbound;
+/// What the hub hands a session's connection task: one item of its queue.
+#[derive(Debug)]
+pub enum Outbound {
+    /// A channel event, already serialized as the `event` frame.
+    Event {
+        channel: ChannelId,
+        seq: u64,
+        frame: Utf8Bytes,
+    },
+    /// The user joined a channel; its events follow.
+    Joined(Box<ChannelSummary>),
+    /// The user left a channel with the event at `seq`; nothing after it.
+    Left { channel: ChannelId, seq: u64 },
+    /// Events up to `upto` may have been fanned out before this session subscribed: fetch what
+    /// the session has not seen from the store.
+    CatchUp { channel: ChannelId, upto: u64 },
+    /// Any other frame, already serialized.
+    Frame(Utf8Bytes),
+    /// Close the connection with this code.
+    Close(CloseCode),
+}
 
 /// Capacity kept after the queue drains; a larger buffer (from a burst) is released.
 const KEEP_CAPACITY: usize = 16;

@@ -57,7 +57,7 @@ impl Receipts {
 pub async fn announce(hub: &Hub, receipt: Receipt, member_count: u32, group_size: u32) {
     if member_count <= group_size {
         let channel = receipt.channel_id;
-        hub.publish_channel_frame(channel, &ServerFrame::Receipt(receipt))
+        hub.publish_ephemeral(channel, &ServerFrame::Receipt(receipt))
             .await;
     }
 }

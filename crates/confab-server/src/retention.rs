@@ -2,13 +2,13 @@
 
 use std::time::Duration;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// Runs the pruner every `retention_interval` until shutdown, if a policy is configured. Also
 /// sweeps idle rate-limit buckets.
 pub fn spawn(state: AppState) {
     tokio::spawn(async move {
-        let stop = crate::app::stopped(state.shutdown.clone());
+        let stop = crate::state::stopped(state.shutdown.clone());
         tokio::pin!(stop);
         let mut tick = tokio::time::interval(
             state

@@ -6,17 +6,11 @@ use axum::Json;
 use confab_proto::api::{AuthResponse, Credentials, ErrorResponse};
 use confab_proto::User;
 
-use super::Body;
-use crate::app::AppState;
-use crate::auth::{self, Caller};
-use crate::error::{ApiError, ApiResult};
-use crate::hub::{hex, UserSignal};
-
-async fn issue_token(state: &AppState, user: User) -> ApiResult<AuthResponse> {
-    let (token, hash) = auth::new_token();
-    state.store.insert_token(&hash, user.id).await?;
-    Ok(AuthResponse { token, user })
-}
+use crate::auth::Caller;
+use crate::error::ApiResult;
+use crate::extract::Body;
+use crate::ops::account;
+use crate::state::AppState;
 
 /// Creates an account and returns a session token.
 #[utoipa::path(post, path = "/api/v1/register", tag = "accounts", request_body = Credentials,
@@ -28,18 +22,8 @@ pub async fn register(
     State(state): State<AppState>,
     Body(creds): Body<Credentials>,
 ) -> ApiResult<(StatusCode, Json<AuthResponse>)> {
-    let username = auth::normalize_username(&creds.username)?;
-    auth::check_password(&creds.password)?;
-    let hash = {
-        let _permit =
-            state.hash_permits.acquire().await.map_err(|_| {
-                ApiError::new(confab_proto::ErrorCode::Unavailable, "shutting down")
-            })?;
-        auth::hash_password(creds.password).await?
-    };
-    let user = state.store.create_user(&username, &hash).await?;
-    tracing::info!(user_id = %user.id, username = %user.username, "registered");
-    Ok((StatusCode::CREATED, Json(issue_token(&state, user).await?)))
+    let auth = account::register(&state, &creds.username, creds.password).await?;
+    Ok((StatusCode::CREATED, Json(auth)))
 }
 
 /// Logs in and returns a new session token. Each login is a separate session (device).
@@ -51,25 +35,9 @@ pub async fn login(
     State(state): State<AppState>,
     Body(creds): Body<Credentials>,
 ) -> ApiResult<Json<AuthResponse>> {
-    let found = match auth::normalize_username(&creds.username) {
-        Ok(name) => state.store.credentials(&name).await?,
-        Err(_) => None,
-    };
-    let ok = {
-        let _permit =
-            state.hash_permits.acquire().await.map_err(|_| {
-                ApiError::new(confab_proto::ErrorCode::Unavailable, "shutting down")
-            })?;
-        auth::verify_password(
-            creds.password,
-            found.as_ref().map(|c| c.password_hash.clone()),
-        )
-        .await
-    };
-    match found {
-        Some(c) if ok => Ok(Json(issue_token(&state, c.user).await?)),
-        _ => Err(ApiError::unauthorized("wrong username or password")),
-    }
+    Ok(Json(
+        account::login(&state, &creds.username, creds.password).await?,
+    ))
 }
 
 /// Revokes the token used for this request; its WebSocket sessions close with `4105`.
@@ -78,14 +46,7 @@ pub async fn login(
         (status = 204, description = "Token revoked"),
         (status = 401, description = "Missing or invalid token", body = ErrorResponse)))]
 pub async fn logout(State(state): State<AppState>, caller: Caller) -> ApiResult<StatusCode> {
-    state.store.delete_token(&caller.token_hash).await?;
-    state
-        .hub
-        .signal(
-            caller.user.id,
-            &UserSignal::Revoked(hex(&caller.token_hash)),
-        )
-        .await;
+    account::logout(&state, &caller.user, &caller.token_hash).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

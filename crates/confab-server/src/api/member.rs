@@ -4,66 +4,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use confab_proto::api::{AddMember, ErrorResponse, MemberList, SetRole};
-use confab_proto::{ChannelId, ChannelSummary, ErrorCode, Event, EventBody, Member, Role, UserId};
+use confab_proto::{ChannelId, Member, UserId};
 
-use super::{Body, PathIds};
-use crate::app::AppState;
-use crate::auth::{self, Caller};
-use crate::error::{ApiError, ApiResult};
-use crate::hub::UserSignal;
-
-/// `user`'s view of `channel`, or `not_found` when not a member.
-pub async fn require_summary(
-    state: &AppState,
-    channel: ChannelId,
-    user: UserId,
-) -> ApiResult<ChannelSummary> {
-    state
-        .store
-        .channel_of(channel, user)
-        .await?
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "channel not found"))
-}
-
-/// Tells every session of each of `users` that they joined `channel`.
-pub async fn announce(state: &AppState, channel: ChannelId, users: &[UserId]) {
-    for user in users {
-        match state.store.channel_of(channel, *user).await {
-            Ok(Some(summary)) => state.hub.signal(*user, &UserSignal::Joined(summary)).await,
-            Ok(None) => {} // Already gone again.
-            Err(e) => {
-                tracing::warn!(error = %e, channel_id = %channel, user_id = %user, "cannot announce join")
-            }
-        }
-    }
-}
-
-/// Publishes membership events and tells those who left.
-async fn publish_removal(state: &AppState, channel: ChannelId, events: &[Event]) {
-    for event in events {
-        state.hub.publish_event(event).await;
-        let gone = match &event.body {
-            EventBody::MemberRemoved { user } => Some(user.id),
-            EventBody::MemberLeft => Some(event.author.id),
-            _ => None,
-        };
-        if let Some(gone) = gone {
-            let signal = UserSignal::Left {
-                channel,
-                seq: event.seq,
-            };
-            state.hub.signal(gone, &signal).await;
-        }
-    }
-}
-
-async fn require_member(state: &AppState, channel: ChannelId, user: UserId) -> ApiResult<Role> {
-    state
-        .store
-        .member_role(channel, user)
-        .await?
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "channel not found"))
-}
+use crate::auth::Caller;
+use crate::error::ApiResult;
+use crate::extract::{Body, PathIds};
+use crate::ops::member;
+use crate::state::AppState;
 
 /// The channel's members with their roles.
 #[utoipa::path(get, path = "/api/v1/channels/{id}/members", tag = "members", security(("bearer" = [])),
@@ -76,9 +23,8 @@ pub async fn list(
     caller: Caller,
     PathIds(id): PathIds<ChannelId>,
 ) -> ApiResult<Json<MemberList>> {
-    require_member(&state, id, caller.user.id).await?;
     Ok(Json(MemberList {
-        members: state.store.members(id).await?,
+        members: member::list(&state, id, caller.user.id).await?,
     }))
 }
 
@@ -97,26 +43,8 @@ pub async fn add(
     PathIds(id): PathIds<ChannelId>,
     Body(req): Body<AddMember>,
 ) -> ApiResult<(StatusCode, Json<Member>)> {
-    require_member(&state, id, caller.user.id).await?;
-    let name = auth::normalize_username(&req.username)
-        .map_err(|_| ApiError::new(ErrorCode::NotFound, "user not found"))?;
-    let user = state.store.users_by_name(&[name]).await?.remove(0);
-    let event = state
-        .store
-        .add_member(id, caller.user.id, user.id, state.config.max_group_members)
-        .await?;
-    state.hub.publish_event(&event).await;
-    announce(&state, id, &[user.id]).await;
-    Ok((
-        StatusCode::CREATED,
-        Json(Member {
-            user: confab_proto::UserRef {
-                id: user.id,
-                username: user.username,
-            },
-            role: Role::Member,
-        }),
-    ))
+    let member = member::add(&state, id, caller.user.id, &req.username).await?;
+    Ok((StatusCode::CREATED, Json(member)))
 }
 
 /// Removes a member (the owner removes anyone, admins plain members); your own id leaves.
@@ -131,9 +59,7 @@ pub async fn remove(
     caller: Caller,
     PathIds((id, user)): PathIds<(ChannelId, UserId)>,
 ) -> ApiResult<StatusCode> {
-    require_member(&state, id, caller.user.id).await?;
-    let events = state.store.remove_member(id, caller.user.id, user).await?;
-    publish_removal(&state, id, &events).await;
+    member::remove(&state, id, caller.user.id, user).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -149,12 +75,7 @@ pub async fn leave(
     caller: Caller,
     PathIds(id): PathIds<ChannelId>,
 ) -> ApiResult<StatusCode> {
-    require_member(&state, id, caller.user.id).await?;
-    let events = state
-        .store
-        .remove_member(id, caller.user.id, caller.user.id)
-        .await?;
-    publish_removal(&state, id, &events).await;
+    member::remove(&state, id, caller.user.id, caller.user.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -174,11 +95,6 @@ pub async fn set_role(
     PathIds((id, user)): PathIds<(ChannelId, UserId)>,
     Body(req): Body<SetRole>,
 ) -> ApiResult<StatusCode> {
-    require_member(&state, id, caller.user.id).await?;
-    let event = state
-        .store
-        .set_role(id, caller.user.id, user, req.role)
-        .await?;
-    state.hub.publish_event(&event).await;
+    member::set_role(&state, id, caller.user.id, user, req.role).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -3,13 +3,13 @@
 use axum::extract::State;
 use axum::Json;
 use confab_proto::api::{ChannelPresence, ErrorResponse};
-use confab_proto::{ChannelId, ErrorCode, Presence, Status, UserId};
+use confab_proto::{ChannelId, Presence, UserId};
 
-use super::member::require_summary;
-use super::PathIds;
-use crate::app::AppState;
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
+use crate::extract::PathIds;
+use crate::ops::presence;
+use crate::state::AppState;
 
 /// A user's aggregate presence, with when they were last seen if offline.
 #[utoipa::path(get, path = "/api/v1/users/{id}/presence", tag = "users", security(("bearer" = [])),
@@ -22,19 +22,7 @@ pub async fn user(
     _caller: Caller,
     PathIds(id): PathIds<UserId>,
 ) -> ApiResult<Json<Presence>> {
-    if state.store.user(id).await?.is_none() {
-        return Err(ApiError::new(ErrorCode::NotFound, "user not found"));
-    }
-    let status = state.presence.status(id);
-    let last_seen = match status {
-        Status::Offline => state.store.last_seen(id).await?,
-        _ => None,
-    };
-    Ok(Json(Presence {
-        user_id: id,
-        status,
-        last_seen,
-    }))
+    Ok(Json(presence::of_existing(&state, id).await?))
 }
 
 /// How many of a channel's members are online or idle.
@@ -48,19 +36,5 @@ pub async fn channel(
     caller: Caller,
     PathIds(id): PathIds<ChannelId>,
 ) -> ApiResult<Json<ChannelPresence>> {
-    let summary = require_summary(&state, id, caller.user.id).await?;
-    let members = state.store.members(id).await?;
-    let (mut online, mut idle) = (0, 0);
-    for m in &members {
-        match state.presence.status(m.user.id) {
-            Status::Online => online += 1,
-            Status::Idle => idle += 1,
-            Status::Offline => {}
-        }
-    }
-    Ok(Json(ChannelPresence {
-        member_count: summary.member_count,
-        online,
-        idle,
-    }))
+    Ok(Json(presence::counts(&state, id, caller.user.id).await?))
 }

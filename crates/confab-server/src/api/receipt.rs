@@ -6,11 +6,11 @@ use confab_proto::api::{ErrorResponse, ReceiptSummary};
 use confab_proto::ChannelId;
 use serde::Deserialize;
 
-use super::member::require_summary;
-use super::{Params, PathIds};
-use crate::app::AppState;
 use crate::auth::Caller;
 use crate::error::ApiResult;
+use crate::extract::{Params, PathIds};
+use crate::ops::receipt;
+use crate::state::AppState;
 
 /// Query of `GET /api/v1/channels/{id}/receipts`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -32,25 +32,7 @@ pub async fn list(
     PathIds(id): PathIds<ChannelId>,
     Params(q): Params<ReceiptParams>,
 ) -> ApiResult<Json<ReceiptSummary>> {
-    let summary = require_summary(&state, id, caller.user.id).await?;
-    let seq = q.seq.unwrap_or(summary.last_seq);
-    let others: Vec<_> = state
-        .store
-        .receipts(id)
-        .await?
-        .into_iter()
-        .filter(|r| r.user_id != caller.user.id)
-        .collect();
-    let count =
-        |f: &dyn Fn(&confab_proto::Receipt) -> bool| others.iter().filter(|r| f(r)).count() as u32;
-    let delivered = count(&|r| r.delivered_seq >= seq);
-    let read = count(&|r| r.read_seq >= seq);
-    let small = summary.member_count <= state.config.receipt_group_size;
-    Ok(Json(ReceiptSummary {
-        seq,
-        member_count: summary.member_count,
-        delivered,
-        read,
-        receipts: if small { others } else { Vec::new() },
-    }))
+    Ok(Json(
+        receipt::summary(&state, id, caller.user.id, q.seq).await?,
+    ))
 }

@@ -5,10 +5,11 @@ use axum::Json;
 use confab_proto::api::{ErrorResponse, UserList};
 use serde::Deserialize;
 
-use super::Params;
-use crate::app::AppState;
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
+use crate::extract::Params;
+use crate::ops::user;
+use crate::state::AppState;
 
 /// Query of `GET /api/v1/users`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -29,20 +30,6 @@ pub async fn list(
     _caller: Caller,
     Params(q): Params<UserQuery>,
 ) -> ApiResult<Json<UserList>> {
-    let limit = q.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::bad_request("limit must be 1-100"));
-    }
-    let prefix = q.prefix.unwrap_or_default().trim().to_lowercase();
-    if prefix.len() > 32
-        || !prefix
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
-    {
-        return Err(ApiError::bad_request(
-            "prefix must be up to 32 characters of a-z, 0-9, '_', '.', '-'",
-        ));
-    }
-    let users = state.store.users_by_prefix(&prefix, limit).await?;
+    let users = user::search(&state, q.prefix.as_deref(), q.limit).await?;
     Ok(Json(UserList { users }))
 }

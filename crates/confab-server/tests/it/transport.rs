@@ -565,16 +565,7 @@ async fn the_sdk_chats_over_long_polling_and_resumes_after_a_cut() {
         confab_client::Transport::WebSocket,
     )
     .await;
-    assert_eq!(
-        server
-            .server
-            .as_ref()
-            .expect("running")
-            .state()
-            .http_sessions
-            .len(),
-        1
-    );
+    assert_eq!(server.server.as_ref().expect("running").http_sessions(), 1);
 
     a.send(dm.id, "m0").await.expect("send");
     let (got, _) = crate::delivery::collect_messages(&mut bob_events, 1).await;
@@ -614,13 +605,7 @@ async fn the_sdk_falls_back_to_long_polling_when_the_websocket_fails() {
     let (bob, mut bob_events) =
         sdk_client(&server, &broken, &b_token, confab_client::Transport::Auto).await;
     assert_eq!(
-        server
-            .server
-            .as_ref()
-            .expect("running")
-            .state()
-            .http_sessions
-            .len(),
+        server.server.as_ref().expect("running").http_sessions(),
         1,
         "on long polling"
     );

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use confab_server::app::WEB_ASSETS;
+use confab_server::web::WEB_ASSETS;
 
 use crate::harness::TestServer;
 

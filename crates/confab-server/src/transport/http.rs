@@ -2,7 +2,7 @@
 //! them. A session is created, then the client posts frames (`identify` or `resume` first, then
 //! anything a WebSocket client sends) and reads the server's frames by long polling or from an
 //! event stream (SSE). The frames, their order and every rule are the WebSocket's: the same session
-//! code runs behind both (see [`crate::link`]).
+//! code runs behind both (see [`crate::session::Link`]).
 //!
 //! The server's frames are numbered from 1. A poll with `after=N`, or an event stream opened with
 //! `Last-Event-ID: N`, acknowledges frames up to `N`; unacknowledged frames are returned again, so
@@ -17,17 +17,16 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::routing::{delete, get, post};
+use axum::{Extension, Json, Router};
 use confab_proto::{CloseCode, ErrorCode};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use super::{Params, PathIds};
-use crate::app::AppState;
+use super::outbox::{Closed, HttpLink, Outbox, PipeIn};
 use crate::error::{ApiError, ApiResult};
-use crate::gateway;
-use crate::link::{Closed, HttpLink, Link, Outbox, PipeIn};
-use crate::session;
+use crate::extract::{Params, PathIds};
+use crate::state::AppState;
 
 /// How long a poll waits for frames by default.
 pub const DEFAULT_POLL_TIMEOUT: Duration = Duration::from_secs(25);
@@ -41,6 +40,20 @@ pub const SSE_REPLAY: usize = 1024;
 pub const CLOSED_GRACE: Duration = Duration::from_secs(30);
 /// Client frames queued for a session before `POST …/frames` waits.
 pub const INBOUND_QUEUE: usize = 64;
+
+/// The routes of `/api/v1/sessions`, with this node's registry of HTTP sessions.
+pub fn router(sessions: Arc<Sessions>) -> Router<AppState> {
+    Router::new()
+        .route("/sessions", post(create))
+        .route("/sessions/{id}", delete(end))
+        .route("/sessions/{id}/frames", post(frames))
+        .route("/sessions/{id}/poll", get(poll))
+        .route("/sessions/{id}/events", get(events))
+        .layer(Extension(sessions))
+}
+
+/// This node's HTTP sessions.
+type Registry = Extension<Arc<Sessions>>;
 
 /// One HTTP session, as the request handlers reach it.
 #[derive(Debug, Clone)]
@@ -77,10 +90,6 @@ impl Sessions {
     pub fn len(&self) -> usize {
         self.map.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// The answer to `POST /api/v1/sessions`.
@@ -95,8 +104,8 @@ pub struct Created {
     responses(
         (status = 201, description = "Created", body = Created),
         (status = 503, description = "Node full or draining; see Retry-After")))]
-pub async fn create(State(state): State<AppState>) -> Response {
-    let slot = match gateway::admit(&state) {
+pub async fn create(State(state): State<AppState>, Extension(sessions): Registry) -> Response {
+    let slot = match super::admit(&state) {
         Ok(slot) => slot,
         Err(refusal) => return refusal.into_response(),
     };
@@ -107,8 +116,7 @@ pub async fn create(State(state): State<AppState>) -> Response {
         state.config.node_id,
         uuid::Uuid::new_v4().simple()
     );
-    state
-        .http_sessions
+    sessions
         .map
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -119,17 +127,17 @@ pub async fn create(State(state): State<AppState>) -> Response {
                 outbox: outbox.clone(),
             },
         );
-    let link = Link::Http(HttpLink {
+    let link = HttpLink {
         inbound: rx,
         outbox,
-    });
-    let task_state = state.clone();
+    };
+    let session = super::serve(link, state, slot);
     let task_id = id.clone();
     tokio::spawn(async move {
-        session::run(link, task_state.clone(), slot).await;
+        session.await;
         // Polls may still collect the last frames and the close code for a while.
         tokio::time::sleep(CLOSED_GRACE).await;
-        task_state.http_sessions.remove(&task_id);
+        sessions.remove(&task_id);
     });
     (StatusCode::CREATED, Json(Created { session_id: id })).into_response()
 }
@@ -142,11 +150,11 @@ pub async fn create(State(state): State<AppState>) -> Response {
         (status = 202, description = "Queued for the session; answers arrive by poll or stream"),
         (status = 404, description = "No such session")))]
 pub async fn frames(
-    State(state): State<AppState>,
+    Extension(sessions): Registry,
     PathIds(id): PathIds<String>,
     body: String,
 ) -> ApiResult<StatusCode> {
-    let entry = state.http_sessions.get(&id)?;
+    let entry = sessions.get(&id)?;
     // Only the outer shape is checked here; each frame gets the WebSocket's answers (error
     // frames, close codes) from the session itself.
     let frames: Vec<String> = match serde_json::from_str::<serde_json::Value>(&body) {
@@ -210,11 +218,11 @@ fn collect(entry: &Entry, after: u64, max: usize) -> Option<Batch> {
         (status = 200, description = "A batch of frames (possibly empty)"),
         (status = 404, description = "No such session")))]
 pub async fn poll(
-    State(state): State<AppState>,
+    Extension(sessions): Registry,
     PathIds(id): PathIds<String>,
     Params(q): Params<PollParams>,
 ) -> ApiResult<Response> {
-    let entry = state.http_sessions.get(&id)?;
+    let entry = sessions.get(&id)?;
     let after = q.after.unwrap_or(0);
     let wait = q
         .timeout_ms
@@ -238,7 +246,7 @@ pub async fn poll(
     };
     if closed.as_ref().is_some_and(|c| c.reason == "frames_lost") {
         let _ = entry.tx.try_send(PipeIn::End);
-        state.http_sessions.remove(&id);
+        sessions.remove(&id);
     }
     let next = frames.last().map_or(after, |(n, _)| *n);
     let mut body = format!("{{\"next\":{next},\"frames\":[");
@@ -277,12 +285,12 @@ pub struct StreamParams {
         (status = 200, description = "text/event-stream of frames"),
         (status = 404, description = "No such session")))]
 pub async fn events(
-    State(state): State<AppState>,
+    Extension(sessions): Registry,
     PathIds(id): PathIds<String>,
     Params(q): Params<StreamParams>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let entry = state.http_sessions.get(&id)?;
+    let entry = sessions.get(&id)?;
     let after = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
@@ -337,12 +345,12 @@ pub async fn events(
     params(("id" = String, Path, description = "Session id")),
     responses((status = 204, description = "Ended"), (status = 404, description = "No such session")))]
 pub async fn end(
-    State(state): State<AppState>,
+    Extension(sessions): Registry,
     PathIds(id): PathIds<String>,
 ) -> ApiResult<StatusCode> {
-    let entry = state.http_sessions.get(&id)?;
+    let entry = sessions.get(&id)?;
     // Ends it like a closed socket, even while a poll or a stream is still open.
     let _ = entry.tx.send(PipeIn::End).await;
-    state.http_sessions.remove(&id);
+    sessions.remove(&id);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -4,7 +4,8 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{account, channel, member, message, presence, receipt, session, user};
+use crate::api::{account, channel, member, message, presence, receipt, user};
+use crate::transport::http as session;
 
 struct BearerAuth;
 

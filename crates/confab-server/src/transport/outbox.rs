@@ -1,17 +1,15 @@
-//! The two ends a session can talk through: a WebSocket, or an [`HttpLink`] fed by HTTP requests
-//! (long polling and SSE). The session code is the same for both, so every transport keeps the same
-//! protocol, cursors and guarantees.
-//!
-//! An HTTP session's frames wait in an [`Outbox`] until the client acknowledges them: a long poll
-//! with `after=N`, or an event stream reconnecting with `Last-Event-ID: N`, drops frames up to `N`
-//! and returns those after it. Frames are numbered from 1 per session.
+//! An HTTP session's two queues: client frames posted to it ([`PipeIn`]), and the server's frames
+//! waiting in an [`Outbox`] until the client acknowledges them — a long poll with `after=N`, or an
+//! event stream reconnecting with `Last-Event-ID: N`, drops frames up to `N` and returns those
+//! after it. Frames are numbered from 1 per session. [`HttpLink`] is the session's end of both.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use futures::SinkExt;
+use axum::extract::ws::Utf8Bytes;
 use tokio::sync::{mpsc, Notify};
+
+use crate::session::{Incoming, Link, LinkError};
 
 /// What an HTTP request hands the session.
 #[derive(Debug)]
@@ -151,93 +149,29 @@ pub struct HttpLink {
     pub outbox: Arc<Outbox>,
 }
 
-/// Where a session's frames go.
-// Most links are WebSockets: boxing that variant would cost every connection an allocation to save
-// bytes only on the rarer HTTP sessions.
-#[allow(clippy::large_enum_variant)]
-pub enum Link {
-    Ws(WebSocket),
-    Http(HttpLink),
-}
-
-impl std::fmt::Debug for Link {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Link::Ws(_) => f.write_str("Link::Ws"),
-            Link::Http(_) => f.write_str("Link::Http"),
-        }
-    }
-}
-
-/// The link failed: the peer is gone (or, over HTTP, fell too far behind).
-#[derive(Debug)]
-pub struct LinkError;
-
-impl Link {
-    /// The next message from the client, as a WebSocket would give it.
-    pub async fn recv(&mut self) -> Option<Result<Message, axum::Error>> {
-        match self {
-            Link::Ws(socket) => socket.recv().await,
-            Link::Http(http) => match http.inbound.recv().await? {
-                PipeIn::Frame(text) => Some(Ok(Message::Text(Utf8Bytes::from(text)))),
-                PipeIn::Alive => Some(Ok(Message::Ping(Default::default()))),
-                PipeIn::End => None,
-            },
+impl Link for HttpLink {
+    async fn recv(&mut self) -> Incoming {
+        match self.inbound.recv().await {
+            Some(PipeIn::Frame(text)) => Incoming::Text(Utf8Bytes::from(text)),
+            Some(PipeIn::Alive) => Incoming::Alive,
+            Some(PipeIn::End) | None => Incoming::Gone,
         }
     }
 
-    /// Queues a frame without flushing.
-    pub async fn feed(&mut self, frame: Utf8Bytes) -> Result<(), LinkError> {
-        match self {
-            Link::Ws(socket) => socket
-                .feed(Message::Text(frame))
-                .await
-                .map_err(|_| LinkError),
-            Link::Http(http) => http.outbox.push(frame).then_some(()).ok_or(LinkError),
-        }
+    async fn feed(&mut self, frame: Utf8Bytes) -> Result<(), LinkError> {
+        self.outbox.push(frame).then_some(()).ok_or(LinkError)
     }
 
-    /// Sends what was fed.
-    pub async fn flush(&mut self) -> Result<(), LinkError> {
-        match self {
-            Link::Ws(socket) => socket.flush().await.map_err(|_| LinkError),
-            Link::Http(http) => {
-                http.outbox.changed.notify_waiters();
-                Ok(())
-            }
-        }
+    async fn flush(&mut self) -> Result<(), LinkError> {
+        self.outbox.changed.notify_waiters();
+        Ok(())
     }
 
-    /// Sends one frame now.
-    pub async fn send(&mut self, frame: Utf8Bytes) -> Result<(), LinkError> {
-        self.feed(frame).await?;
-        self.flush().await
+    async fn close(&mut self, code: u16, reason: String) {
+        self.outbox.close(code, &reason);
     }
 
-    /// Ends the session with a close code (callers bound the wait for the client's reply).
-    pub async fn close(&mut self, code: u16, reason: String) {
-        match self {
-            Link::Ws(socket) => {
-                let frame = CloseFrame {
-                    code,
-                    reason: Utf8Bytes::from(reason),
-                };
-                if socket.send(Message::Close(Some(frame))).await.is_err() {
-                    return;
-                }
-                // The closing handshake: read (and drop) whatever the client still sends until
-                // its close reply. Dropping a socket with unread input resets the connection,
-                // which can destroy the close frame and the last acks on their way to the client.
-                while let Some(Ok(_)) = socket.recv().await {}
-            }
-            Link::Http(http) => http.outbox.close(code, &reason),
-        }
-    }
-
-    /// Marks an HTTP session as ended without a close code (the client went away).
-    pub fn gone(&mut self) {
-        if let Link::Http(http) = self {
-            http.outbox.close(1000, "closed");
-        }
+    fn gone(&mut self) {
+        self.outbox.close(1000, "closed");
     }
 }

@@ -1,23 +1,23 @@
-//! The WebSocket gateway at `/ws`: admission, then the upgrade into a [`session`](crate::session).
+//! What carries a session: a WebSocket at `/ws` ([`ws`]), or an HTTP session under
+//! `/api/v1/sessions` read by long polling or as an event stream ([`http`], with its [`outbox`]).
+//! Each implements [`Link`](crate::session::Link) and hands the connection to
+//! [`session::run`](crate::session::run); this module admits connections (the per-node cap and
+//! the drain).
 
+pub mod http;
+pub mod outbox;
+pub mod ws;
+
+use std::future::Future;
 use std::sync::atomic::Ordering;
 
-use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use rand::Rng;
 
-use crate::app::AppState;
-use crate::link::Link;
 use crate::metrics::Reason;
-use crate::session;
-
-/// Bytes read from a socket at a time, at first: the buffer grows to fit a larger frame. Client
-/// frames are small, and every idle connection holds this buffer.
-pub const READ_BUFFER: usize = 512;
-/// Bytes of outgoing frames gathered before the WebSocket layer writes to the socket.
-pub const WRITE_BUFFER: usize = 16 * 1024;
+use crate::session::{self, Link};
+use crate::state::AppState;
 
 /// Holds one slot of the per-node connection cap; frees it when dropped.
 #[derive(Debug)]
@@ -59,20 +59,15 @@ pub fn admit(state: &AppState) -> Result<ConnectionSlot, Refused> {
     Ok(ConnectionSlot(state.clone()))
 }
 
-/// `GET /ws`: upgrades to a WebSocket session, unless the node is shutting down or full.
-pub async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
-    let slot = match admit(&state) {
-        Ok(slot) => slot,
-        Err(refusal) => return refusal.into_response(),
-    };
-    // The session closes frames over the limit with `frame_too_large`; the WebSocket layer's own
-    // hard cap (twice that) only stops grossly oversized frames from being buffered at all.
-    let hard_cap = (state.config.max_frame_bytes as usize).saturating_mul(2);
-    // Small socket buffers: tungstenite's defaults (128 KiB each way) would cost a quarter of a
-    // megabyte per idle connection; frames are small and writes are batched per flush anyway.
-    ws.max_message_size(hard_cap)
-        .max_frame_size(hard_cap)
-        .read_buffer_size(READ_BUFFER)
-        .write_buffer_size(WRITE_BUFFER)
-        .on_upgrade(move |socket| session::run(Link::Ws(socket), state, slot))
+/// Runs a session over `link`, holding its connection slot until it ends.
+fn serve<L: Link>(
+    link: L,
+    state: AppState,
+    slot: ConnectionSlot,
+) -> impl Future<Output = ()> + Send {
+    let session = session::run(link, state);
+    async move {
+        session.await;
+        drop(slot);
+    }
 }
