@@ -11,6 +11,7 @@
 
 import { Api, describeError } from './api.js';
 import { Chat } from './chat.js';
+import { CloseCode } from './codes.js';
 import { channelTitle, el, presenceText, renderChannelList, renderMembers, renderMessages } from './view.js';
 
 const TOKEN_KEY = 'confab.token';
@@ -151,9 +152,11 @@ function showConnection(detail) {
       break;
     }
     case 'terminal':
-      if (detail.code === 4105) endSession('You were logged out (this session was ended). Log in again.');
-      else if (detail.code === 4100) endSession('Your login has expired. Log in again.');
-      else {
+      if (detail.code === CloseCode.SessionRevoked) {
+        endSession('You were logged out (this session was ended). Log in again.');
+      } else if (detail.code === CloseCode.AuthenticationFailed) {
+        endSession('Your login has expired. Log in again.');
+      } else {
         banner.textContent = `Disconnected (${detail.code} ${detail.reason}). Reload the page to reconnect.`;
         banner.classList.add('error');
         banner.hidden = false;

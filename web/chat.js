@@ -4,6 +4,7 @@
 // typing, read and delivered pointers. The view reads this state; `onChange(kind, channelId)` says
 // what moved.
 
+import { ErrorCode } from './codes.js';
 import { Connection } from './connection.js';
 
 const PAGE = 50;
@@ -17,6 +18,8 @@ const TYPING_STALE_MS = 5000;
 /** Waits before re-sending a send the server could not complete (1000, 1010). */
 const SEND_RETRY_MS = [200, 400, 800, 1600, 3000, 3000];
 const MAX_WATCHED = 256;
+/** Send errors worth sending again with the same client_id: it may not be stored yet. */
+const RETRYABLE_SEND_ERRORS = [ErrorCode.Internal, ErrorCode.Unavailable, ErrorCode.RateLimited];
 
 /** A fresh idempotency key: 32 hex characters. */
 function newClientId() {
@@ -327,9 +330,9 @@ export class Chat {
       this.onChange('error', null, f.message || f.error);
       return;
     }
-    const retryable = f.code === 1000 || f.code === 1010 || f.code === 1007;
+    const retryable = RETRYABLE_SEND_ERRORS.includes(f.code);
     if (retryable && entry.tries < SEND_RETRY_MS.length) {
-      const wait = f.code === 1007 ? f.retry_after_ms || 500 : SEND_RETRY_MS[entry.tries];
+      const wait = f.code === ErrorCode.RateLimited ? f.retry_after_ms || 500 : SEND_RETRY_MS[entry.tries];
       entry.tries += 1;
       setTimeout(() => {
         if (this.outbox.get(entry.clientId) === entry && entry.seq === null) this.transmit(entry);

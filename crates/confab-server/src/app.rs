@@ -283,6 +283,7 @@ pub const WEB_ASSETS: &[(&str, &str, &str)] = &[
     ("/app.js", JS, include_str!("../../../web/app.js")),
     ("/api.js", JS, include_str!("../../../web/api.js")),
     ("/chat.js", JS, include_str!("../../../web/chat.js")),
+    ("/codes.js", JS, include_str!("../../../web/codes.js")),
     (
         "/connection.js",
         JS,
