@@ -3,9 +3,14 @@
 //
 // Layout (plain ES modules, served by `confab serve`; no build step):
 // - api.js: the REST API, errors as readable text;
+// - codes.js: the protocol's error codes and close codes, by name, and their ranges;
 // - transport.js: WebSocket and long-polling transports of a gateway session;
 // - connection.js: one session kept alive (identify/resume, heartbeat, backoff, fallback);
-// - chat.js: channels, cursors, dedup and gap filling, outbox, receipts, presence, typing;
+// - state.js: the chat state and its rules, with no DOM, socket or timers (frames, actions and
+//   time in, commands out): cursors, dedup and gap filling, resume, pointers, receipts, presence;
+//   with channel.js (one channel's data), outbox.js (sends kept until they arrive, retries) and
+//   typing.js (indicators, both ways);
+// - chat.js: the state wired to the connection, the API and a timer; loads what the user opens;
 // - view.js: state into DOM (text only, keyed lists);
 // - app.js: this file.
 
@@ -65,7 +70,7 @@ function startSession(token, user) {
   api = new Api(token);
   selectedId = null;
   membersOpen = false;
-  chat = new Chat(api, onChange, isReading);
+  chat = new Chat(api, onChange, readingChannel);
   $('login-view').hidden = true;
   $('app-view').hidden = false;
   $('me-name').textContent = user ? user.username : '';
@@ -177,12 +182,10 @@ function toast(message) {
   }, 6000);
 }
 
-function isReading(channelId) {
-  return (
-    channelId === selectedId &&
-    document.visibilityState === 'visible' &&
-    (!isNarrow() || document.body.classList.contains('show-conv'))
-  );
+/** The channel the user sees now (open, on a visible page, not behind the list on a phone), or null. */
+function readingChannel() {
+  const seen = document.visibilityState === 'visible' && (!isNarrow() || document.body.classList.contains('show-conv'));
+  return seen ? selectedId : null;
 }
 
 function isNarrow() {
@@ -588,7 +591,8 @@ function wire() {
 
   document.addEventListener('keydown', onKey);
   document.addEventListener('visibilitychange', () => {
-    if (chat && selectedId && isReading(selectedId)) chat.markRead(selectedId);
+    const id = readingChannel();
+    if (chat && id) chat.markRead(id);
   });
   window.addEventListener('pagehide', () => {
     if (chat) chat.stop();
