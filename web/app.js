@@ -1,34 +1,54 @@
 // Confab's browser client: the entry point. Wires the login form, the channel list, the
-// conversation and the members panel to the chat state, and owns keyboard shortcuts.
+// conversation and the members panel to the chat, and owns keyboard shortcuts. What the page
+// holds between events (the open channel, panels, timers) is the one `app` object below.
 //
 // Layout (plain ES modules, served by `confab serve`; no build step):
 // - api.js: the REST API, errors as readable text;
+// - codes.js: the protocol's error codes and close codes, by name, and their ranges;
 // - transport.js: WebSocket and long-polling transports of a gateway session;
 // - connection.js: one session kept alive (identify/resume, heartbeat, backoff, fallback);
-// - chat.js: channels, cursors, dedup and gap filling, outbox, receipts, presence, typing;
+// - state.js: the chat state and its rules, with no DOM, socket or timers (frames, actions and
+//   time in, commands out): cursors, dedup and gap filling, resume, pointers, receipts, presence;
+//   with channel.js (one channel's data), outbox.js (sends kept until they arrive, retries) and
+//   typing.js (indicators, both ways). Unit tests: web/unit/, `npm run unit --prefix web`;
+// - chat.js: the state wired to the connection, the API and a timer; loads what the user opens;
 // - view.js: state into DOM (text only, keyed lists);
 // - app.js: this file.
 
 import { Api, describeError } from './api.js';
 import { Chat } from './chat.js';
-import { channelTitle, el, presenceText, renderChannelList, renderMembers, renderMessages } from './view.js';
+import { CloseCode } from './codes.js';
+import { renderChannelList, renderConversation } from './view.js';
 
 const TOKEN_KEY = 'confab.token';
 const USER_KEY = 'confab.user';
 
 const $ = (id) => document.getElementById(id);
 
-let api = new Api();
-let chat = null;
-let selectedId = null;
-let membersOpen = false;
-let members = [];
-let renderQueued = false;
-let olderLoading = false;
-let reconnecting = false;
-let backTimer = null;
-let toastTimer = null;
-let leaveArmed = null;
+/** Everything the page holds between events, in one place. */
+const app = {
+  /** The REST API, with the session's token once logged in. */
+  api: new Api(),
+  /** The chat session (state, rules and connection), from login to logout. */
+  chat: null,
+  /** The open conversation's channel id. */
+  selectedId: null,
+  /** The members panel: open or not, and the members it shows. */
+  membersOpen: false,
+  members: [],
+  /** A render is queued for the next turn (many changes, one render). */
+  renderQueued: false,
+  /** An older page is being loaded (one at a time). */
+  olderLoading: false,
+  /** The connection was lost: the next "online" says "Back online". */
+  reconnecting: false,
+  /** The group whose "Leave group" was pressed once, waiting for the second press. */
+  leaveArmed: null,
+  /** Timers that hide the connection banner and the toast, and that debounce the user search. */
+  backTimer: null,
+  toastTimer: null,
+  searchTimer: null,
+};
 
 // ---- login ----
 
@@ -50,7 +70,7 @@ async function authenticate(register) {
     return;
   }
   try {
-    const auth = register ? await api.register(username, password) : await api.login(username, password);
+    const auth = register ? await app.api.register(username, password) : await app.api.login(username, password);
     localStorage.setItem(TOKEN_KEY, auth.token);
     localStorage.setItem(USER_KEY, JSON.stringify(auth.user));
     $('login-password').value = '';
@@ -61,31 +81,31 @@ async function authenticate(register) {
 }
 
 function startSession(token, user) {
-  api = new Api(token);
-  selectedId = null;
-  membersOpen = false;
-  chat = new Chat(api, onChange, isReading);
+  app.api = new Api(token);
+  app.selectedId = null;
+  app.membersOpen = false;
+  app.chat = new Chat(app.api, onChange, readingChannel);
   $('login-view').hidden = true;
   $('app-view').hidden = false;
   $('me-name').textContent = user ? user.username : '';
   document.body.classList.remove('show-conv');
   render();
-  chat.start();
+  app.chat.start();
   $('direct-input').focus();
 }
 
 function endSession(message) {
-  if (chat) chat.stop();
-  chat = null;
+  if (app.chat) app.chat.stop();
+  app.chat = null;
   localStorage.removeItem(TOKEN_KEY);
   localStorage.removeItem(USER_KEY);
-  api = new Api();
+  app.api = new Api();
   showLogin(message);
 }
 
 async function logout() {
   try {
-    await api.logout();
+    await app.api.logout();
   } catch {
     // The token is dropped here either way.
   }
@@ -95,7 +115,7 @@ async function logout() {
 // ---- state changes ----
 
 function onChange(kind, id, detail) {
-  if (!chat) return;
+  if (!app.chat) return;
   switch (kind) {
     case 'connection':
       showConnection(detail);
@@ -104,13 +124,13 @@ function onChange(kind, id, detail) {
       toast(detail);
       break;
     case 'left':
-      if (id === selectedId) {
+      if (id === app.selectedId) {
         toast(`You are no longer a member of “${$('conv-title').textContent}”.`);
         closeConversation();
       }
       break;
     case 'members':
-      if (id === selectedId && membersOpen) loadMembers();
+      if (id === app.selectedId && app.membersOpen) loadMembers();
       break;
     default:
       break;
@@ -120,7 +140,7 @@ function onChange(kind, id, detail) {
 
 function showConnection(detail) {
   const banner = $('connection');
-  clearTimeout(backTimer);
+  clearTimeout(app.backTimer);
   if (detail.transport) document.body.dataset.transport = detail.transport;
   banner.className = 'connection';
   switch (detail.state) {
@@ -129,7 +149,7 @@ function showConnection(detail) {
       banner.hidden = false;
       break;
     case 'reconnecting': {
-      reconnecting = true;
+      app.reconnecting = true;
       document.body.classList.add('offline');
       const secs = Math.ceil(detail.retryInMs / 1000);
       banner.textContent = secs > 1 ? `Reconnecting… (next try in ${secs} s)` : 'Reconnecting…';
@@ -140,20 +160,22 @@ function showConnection(detail) {
     case 'online': {
       document.body.classList.remove('offline');
       const via = detail.transport === 'long polling' ? ' (long polling)' : '';
-      banner.textContent = reconnecting ? `Back online${via}` : `Connected${via}`;
+      banner.textContent = app.reconnecting ? `Back online${via}` : `Connected${via}`;
       banner.classList.add('ok');
       // The first connection over a WebSocket is the normal case: no need to say so.
-      banner.hidden = !reconnecting && !via;
-      reconnecting = false;
-      backTimer = setTimeout(() => {
+      banner.hidden = !app.reconnecting && !via;
+      app.reconnecting = false;
+      app.backTimer = setTimeout(() => {
         banner.hidden = true;
       }, 4000);
       break;
     }
     case 'terminal':
-      if (detail.code === 4105) endSession('You were logged out (this session was ended). Log in again.');
-      else if (detail.code === 4100) endSession('Your login has expired. Log in again.');
-      else {
+      if (detail.code === CloseCode.SessionRevoked) {
+        endSession('You were logged out (this session was ended). Log in again.');
+      } else if (detail.code === CloseCode.AuthenticationFailed) {
+        endSession('Your login has expired. Log in again.');
+      } else {
         banner.textContent = `Disconnected (${detail.code} ${detail.reason}). Reload the page to reconnect.`;
         banner.classList.add('error');
         banner.hidden = false;
@@ -168,18 +190,16 @@ function toast(message) {
   const t = $('toast');
   t.textContent = message;
   t.hidden = false;
-  clearTimeout(toastTimer);
-  toastTimer = setTimeout(() => {
+  clearTimeout(app.toastTimer);
+  app.toastTimer = setTimeout(() => {
     t.hidden = true;
   }, 6000);
 }
 
-function isReading(channelId) {
-  return (
-    channelId === selectedId &&
-    document.visibilityState === 'visible' &&
-    (!isNarrow() || document.body.classList.contains('show-conv'))
-  );
+/** The channel the user sees now (open, on a visible page, not behind the list on a phone), or null. */
+function readingChannel() {
+  const seen = document.visibilityState === 'visible' && (!isNarrow() || document.body.classList.contains('show-conv'));
+  return seen ? app.selectedId : null;
 }
 
 function isNarrow() {
@@ -189,94 +209,41 @@ function isNarrow() {
 // ---- rendering ----
 
 function queueRender() {
-  if (renderQueued) return;
-  renderQueued = true;
+  if (app.renderQueued) return;
+  app.renderQueued = true;
   setTimeout(() => {
-    renderQueued = false;
+    app.renderQueued = false;
     render();
   }, 0);
 }
 
 function sortedChannels() {
   const activity = (ch) => (ch.last ? ch.last.ts : ch.createdAt || 0);
-  return [...chat.channels.values()].sort((a, b) => activity(b) - activity(a) || (a.id < b.id ? -1 : 1));
+  return [...app.chat.channels.values()].sort((a, b) => activity(b) - activity(a) || (a.id < b.id ? -1 : 1));
 }
 
 function render() {
-  if (!chat) return;
-  if (chat.me) $('me-name').textContent = chat.me.username;
+  if (!app.chat) return;
+  if (app.chat.me) $('me-name').textContent = app.chat.me.username;
   const channels = sortedChannels();
-  renderChannelList($('channel-list'), chat, channels, selectedId);
+  renderChannelList($('channel-list'), app.chat, channels, app.selectedId);
   $('no-channels').hidden = channels.length > 0;
   const unread = channels.reduce((n, ch) => n + ch.unread, 0);
   document.title = unread ? `(${unread}) Confab` : 'Confab';
-  renderConversation();
-}
-
-function renderConversation() {
-  const ch = selectedId ? chat.channels.get(selectedId) : null;
-  $('conv').hidden = !ch;
-  $('conv-empty').hidden = !!ch;
-  if (!ch) {
-    $('members-panel').hidden = true;
-    return;
-  }
-  $('conv-title').textContent = channelTitle(ch);
-  const dot = $('conv-dot');
-  if (ch.kind === 'direct' && ch.peer) {
-    const p = chat.presence.get(ch.peer.id);
-    dot.className = `dot ${p ? p.status : 'offline'}`;
-    $('conv-sub').textContent = presenceText(p);
-  } else {
-    dot.className = 'dot group';
-    $('conv-sub').textContent = `${ch.memberCount} ${ch.memberCount === 1 ? 'member' : 'members'} · you are ${ch.role}`;
-  }
-  $('members-button').hidden = ch.kind !== 'group';
-  $('members-panel').hidden = !membersOpen || ch.kind !== 'group';
-  $('members-button').setAttribute('aria-expanded', String(membersOpen));
-
-  const box = $('messages');
-  const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 60;
-  const heightBefore = box.scrollHeight;
-  const topBefore = box.scrollTop;
-  const list = $('message-list');
-  const firstBefore = list.firstElementChild;
-  if (ch.loaded) renderMessages(list, chat, ch);
-  else list.replaceChildren(el('li', { class: 'sys' }, 'Loading…'));
-  $('older-button').hidden = !ch.loaded || !ch.hasMore;
-  if (ch.loaded && firstBefore && list.firstElementChild !== firstBefore && firstBefore.isConnected && !atBottom) {
-    // Older messages went in above: keep what the user was looking at in place.
-    box.scrollTop = topBefore + (box.scrollHeight - heightBefore);
-  } else if (atBottom) {
-    box.scrollTop = box.scrollHeight;
-  }
-
-  const typing = chat.typingIn(ch.id).map((id) => nameOf(ch, id));
-  $('typing').textContent =
-    typing.length === 0 ? '' : typing.length === 1 ? `${typing[0]} is typing…` : `${typing.join(', ')} are typing…`;
-  if (membersOpen && ch.kind === 'group') renderMembers($('member-list'), chat, ch, members);
-  const canAdd = ch.role === 'owner' || ch.role === 'admin';
-  $('add-member-form').hidden = !canAdd;
-}
-
-function nameOf(ch, userId) {
-  if (ch.peer && ch.peer.id === userId) return ch.peer.username;
-  const m = members.find((x) => x.user.id === userId);
-  if (m) return m.user.username;
-  for (const e of ch.events.values()) if (e.author.id === userId) return e.author.username;
-  return 'Someone';
+  const open = app.selectedId ? app.chat.channels.get(app.selectedId) : null;
+  renderConversation(app.chat, open, app.membersOpen, app.members);
 }
 
 // ---- conversation ----
 
 async function openChannel(id, focusComposer = true) {
-  if (!chat || !chat.channels.has(id)) return;
-  const changed = id !== selectedId;
-  selectedId = id;
+  if (!app.chat || !app.chat.channels.has(id)) return;
+  const changed = id !== app.selectedId;
+  app.selectedId = id;
   if (changed) {
-    membersOpen = false;
-    members = [];
-    leaveArmed = null;
+    app.membersOpen = false;
+    app.members = [];
+    app.leaveArmed = null;
     $('composer-input').value = '';
     $('message-list').replaceChildren();
   }
@@ -284,55 +251,55 @@ async function openChannel(id, focusComposer = true) {
   render();
   if (focusComposer) $('composer-input').focus();
   try {
-    await chat.loadNewest(id);
+    await app.chat.loadNewest(id);
   } catch (err) {
     toast(`Could not load the conversation: ${describeError(err)}`);
   }
-  if (selectedId !== id) return;
+  if (app.selectedId !== id) return;
   render();
   const box = $('messages');
   if (changed) box.scrollTop = box.scrollHeight;
-  chat.markRead(id);
+  app.chat.markRead(id);
   // A short first page does not fill the pane: keep loading until it scrolls (or history ends).
   await fillPane(id);
 }
 
 async function fillPane(id) {
   const box = $('messages');
-  while (selectedId === id && box.scrollHeight <= box.clientHeight && (await loadOlder())) {
+  while (app.selectedId === id && box.scrollHeight <= box.clientHeight && (await loadOlder())) {
     /* keep going */
   }
 }
 
 function closeConversation() {
-  selectedId = null;
-  membersOpen = false;
+  app.selectedId = null;
+  app.membersOpen = false;
   document.body.classList.remove('show-conv');
   render();
   $('direct-input').focus();
 }
 
 async function loadOlder() {
-  if (!chat || !selectedId || olderLoading) return false;
-  olderLoading = true;
+  if (!app.chat || !app.selectedId || app.olderLoading) return false;
+  app.olderLoading = true;
   try {
-    const more = await chat.loadOlder(selectedId);
+    const more = await app.chat.loadOlder(app.selectedId);
     render();
     return more;
   } catch (err) {
     toast(`Could not load older messages: ${describeError(err)}`);
     return false;
   } finally {
-    olderLoading = false;
+    app.olderLoading = false;
   }
 }
 
 function sendComposed() {
   const input = $('composer-input');
-  if (!chat || !selectedId) return;
+  if (!app.chat || !app.selectedId) return;
   const body = input.value;
   if (!body.trim()) return;
-  const error = chat.send(selectedId, body);
+  const error = app.chat.send(app.selectedId, body);
   if (error) {
     toast(error);
     return;
@@ -353,13 +320,13 @@ function autoGrow() {
 // ---- members ----
 
 async function loadMembers() {
-  if (!selectedId) return;
-  const id = selectedId;
+  if (!app.selectedId) return;
+  const id = app.selectedId;
   try {
-    const answer = await api.members(id);
-    if (selectedId !== id) return;
-    members = answer.members;
-    chat.watch(members.map((m) => m.user.id));
+    const answer = await app.api.members(id);
+    if (app.selectedId !== id) return;
+    app.members = answer.members;
+    app.chat.watch(app.members.map((m) => m.user.id));
     render();
   } catch (err) {
     toast(describeError(err));
@@ -377,18 +344,17 @@ async function memberAction(fn) {
 
 // ---- user search ----
 
-let searchTimer = null;
 function suggestUsers(prefix) {
-  clearTimeout(searchTimer);
+  clearTimeout(app.searchTimer);
   const p = prefix.trim().toLowerCase();
   if (!p || !/^[a-z0-9_.-]{1,32}$/.test(p)) return;
-  searchTimer = setTimeout(async () => {
+  app.searchTimer = setTimeout(async () => {
     try {
-      const { users } = await api.searchUsers(p);
+      const { users } = await app.api.searchUsers(p);
       const list = $('user-suggestions');
       list.replaceChildren(
         ...users
-          .filter((u) => !chat || !chat.me || u.id !== chat.me.id)
+          .filter((u) => !app.chat || !app.chat.me || u.id !== app.chat.me.id)
           .map((u) => {
             const o = document.createElement('option');
             o.value = u.username;
@@ -404,16 +370,16 @@ function suggestUsers(prefix) {
 // ---- keyboard ----
 
 function switchChannel(step) {
-  if (!chat) return;
+  if (!app.chat) return;
   const channels = sortedChannels();
   if (!channels.length) return;
-  let i = channels.findIndex((c) => c.id === selectedId);
+  let i = channels.findIndex((c) => c.id === app.selectedId);
   i = i < 0 ? (step > 0 ? 0 : channels.length - 1) : (i + step + channels.length) % channels.length;
   openChannel(channels[i].id);
 }
 
 function onKey(e) {
-  if (!chat || $('app-view').hidden) return;
+  if (!app.chat || $('app-view').hidden) return;
   if (e.altKey && (e.key === 'ArrowDown' || e.key === 'ArrowUp')) {
     e.preventDefault();
     switchChannel(e.key === 'ArrowDown' ? 1 : -1);
@@ -422,14 +388,14 @@ function onKey(e) {
     document.body.classList.remove('show-conv');
     $('direct-input').focus();
   } else if (e.key === 'Escape' && !$('group-dialog').open) {
-    if (membersOpen) {
-      membersOpen = false;
+    if (app.membersOpen) {
+      app.membersOpen = false;
       render();
       $('members-button').focus();
-    } else if (selectedId && document.body.classList.contains('show-conv') && isNarrow()) {
+    } else if (app.selectedId && document.body.classList.contains('show-conv') && isNarrow()) {
       goBack();
-    } else if (selectedId) {
-      const button = document.querySelector(`.channel[data-channel="${CSS.escape(selectedId)}"]`);
+    } else if (app.selectedId) {
+      const button = document.querySelector(`.channel[data-channel="${CSS.escape(app.selectedId)}"]`);
       if (button) button.focus();
     }
   }
@@ -438,7 +404,7 @@ function onKey(e) {
 function goBack() {
   document.body.classList.remove('show-conv');
   render();
-  const button = selectedId && document.querySelector(`.channel[data-channel="${CSS.escape(selectedId)}"]`);
+  const button = app.selectedId && document.querySelector(`.channel[data-channel="${CSS.escape(app.selectedId)}"]`);
   if (button) button.focus();
   else $('direct-input').focus();
 }
@@ -458,10 +424,10 @@ function wire() {
   $('direct-form').addEventListener('submit', async (e) => {
     e.preventDefault();
     const name = $('direct-input').value.trim();
-    if (!name || !chat) return;
+    if (!name || !app.chat) return;
     try {
-      const summary = await api.createDirect(name);
-      chat.addChannel(summary);
+      const summary = await app.api.createDirect(name);
+      app.chat.addChannel(summary);
       $('direct-input').value = '';
       openChannel(summary.id);
     } catch (err) {
@@ -486,9 +452,9 @@ function wire() {
   });
   $('composer-input').addEventListener('input', () => {
     autoGrow();
-    if (!chat || !selectedId) return;
-    if ($('composer-input').value.trim()) chat.typed(selectedId);
-    else chat.stoppedTyping(selectedId);
+    if (!app.chat || !app.selectedId) return;
+    if ($('composer-input').value.trim()) app.chat.typed(app.selectedId);
+    else app.chat.stoppedTyping(app.selectedId);
   });
 
   $('messages').addEventListener('scroll', () => {
@@ -498,56 +464,56 @@ function wire() {
   $('message-list').addEventListener('click', (e) => {
     const retry = e.target.closest('[data-retry]');
     const discard = e.target.closest('[data-discard]');
-    if (retry && chat) chat.retry(retry.dataset.retry);
-    if (discard && chat) chat.discard(discard.dataset.discard);
+    if (retry && app.chat) app.chat.retry(retry.dataset.retry);
+    if (discard && app.chat) app.chat.discard(discard.dataset.discard);
   });
   $('back-button').addEventListener('click', goBack);
 
   $('members-button').addEventListener('click', () => {
-    membersOpen = !membersOpen;
+    app.membersOpen = !app.membersOpen;
     render();
-    if (membersOpen) {
+    if (app.membersOpen) {
       loadMembers();
       $('members-close').focus();
     }
   });
   $('members-close').addEventListener('click', () => {
-    membersOpen = false;
+    app.membersOpen = false;
     render();
     $('members-button').focus();
   });
   $('member-list').addEventListener('click', (e) => {
     const remove = e.target.closest('[data-remove]');
     const role = e.target.closest('[data-role]');
-    const id = selectedId;
-    if (remove) memberAction(() => api.removeMember(id, remove.dataset.remove));
-    if (role) memberAction(() => api.setRole(id, role.dataset.user, role.dataset.role));
+    const id = app.selectedId;
+    if (remove) memberAction(() => app.api.removeMember(id, remove.dataset.remove));
+    if (role) memberAction(() => app.api.setRole(id, role.dataset.user, role.dataset.role));
   });
   $('add-member-form').addEventListener('submit', (e) => {
     e.preventDefault();
     const name = $('add-member-input').value.trim();
     if (!name) return;
-    const id = selectedId;
+    const id = app.selectedId;
     memberAction(async () => {
-      await api.addMember(id, name);
+      await app.api.addMember(id, name);
       $('add-member-input').value = '';
     });
   });
   $('leave-button').addEventListener('click', () => {
     const button = $('leave-button');
-    if (leaveArmed !== selectedId) {
-      leaveArmed = selectedId;
+    if (app.leaveArmed !== app.selectedId) {
+      app.leaveArmed = app.selectedId;
       button.textContent = 'Press again to leave';
       setTimeout(() => {
-        leaveArmed = null;
+        app.leaveArmed = null;
         button.textContent = 'Leave group';
       }, 4000);
       return;
     }
-    const id = selectedId;
-    leaveArmed = null;
+    const id = app.selectedId;
+    app.leaveArmed = null;
     button.textContent = 'Leave group';
-    api.leave(id).catch((err) => toast(describeError(err)));
+    app.api.leave(id).catch((err) => toast(describeError(err)));
   });
 
   const dialog = $('group-dialog');
@@ -569,13 +535,13 @@ function wire() {
       return;
     }
     try {
-      const summary = await api.createGroup(name, names);
+      const summary = await app.api.createGroup(name, names);
       dialog.close();
       $('group-name').value = '';
       $('group-members').value = '';
-      if (chat.channels.has(summary.id)) openChannel(summary.id);
+      if (app.chat.channels.has(summary.id)) openChannel(summary.id);
       else {
-        chat.addChannel(summary);
+        app.chat.addChannel(summary);
         openChannel(summary.id);
       }
     } catch (err) {
@@ -585,10 +551,11 @@ function wire() {
 
   document.addEventListener('keydown', onKey);
   document.addEventListener('visibilitychange', () => {
-    if (chat && selectedId && isReading(selectedId)) chat.markRead(selectedId);
+    const id = readingChannel();
+    if (app.chat && id) app.chat.markRead(id);
   });
   window.addEventListener('pagehide', () => {
-    if (chat) chat.stop();
+    if (app.chat) app.chat.stop();
   });
 }
 

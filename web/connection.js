@@ -3,6 +3,7 @@
 // exponential backoff and full jitter, honouring close codes and retry hints. Falls back to long
 // polling when WebSockets fail while plain HTTP works, and tries the WebSocket again later.
 
+import { CloseCode, isFromServer, isTerminal, retryAfterMs } from './codes.js';
 import { PollTransport, SocketTransport } from './transport.js';
 
 const BACKOFF_BASE_MS = 250;
@@ -57,7 +58,8 @@ export class Connection {
   /** Drops the current session and resumes on a new one (e.g. after a gap history cannot fill). */
   restart() {
     if (this.transport) this.transport.close();
-    this.dropped(4000, 'restart');
+    // A code of the reconnect range: resume with backoff, not counted as a WebSocket failure.
+    this.dropped(CloseCode.InternalError, 'restart');
   }
 
   /** Sends a frame if a session is identified; false otherwise (the caller keeps or drops it). */
@@ -87,7 +89,7 @@ export class Connection {
     this.timers.hello = setTimeout(() => {
       if (this.transport === transport && !this.hello) {
         transport.close();
-        this.dropped(1006, 'no hello');
+        this.dropped(CloseCode.Abnormal, 'no hello');
       }
     }, 15000);
   }
@@ -123,7 +125,7 @@ export class Connection {
       if (Date.now() - this.lastHeard > 2 * interval) {
         // Nothing heard for two intervals: the connection is dead (maybe half-open).
         transport.close();
-        this.dropped(1006, 'silent');
+        this.dropped(CloseCode.Abnormal, 'silent');
         return;
       }
       if (transport.kind === 'websocket') transport.send({ op: 'heartbeat' });
@@ -138,15 +140,13 @@ export class Connection {
     this.hello = null;
     this.clearTimers();
     if (this.stopped) return;
-    if (code >= 4100 && code <= 4199) {
+    if (isTerminal(code)) {
       this.stopped = true;
       this.onState('terminal', { code, reason });
       return;
     }
-    let hintMs = 0;
-    const m = /retry_after_ms=(\d+)/.exec(reason || '');
-    if (m) hintMs = Number(m[1]);
-    if (kind === 'websocket' && !wasOnline && code < 4000 && !hintMs) {
+    const hintMs = retryAfterMs(reason);
+    if (kind === 'websocket' && !wasOnline && !isFromServer(code) && !hintMs) {
       // The WebSocket failed before the session started. If plain HTTP works, a proxy or
       // network is breaking WebSockets: count it, and fall back to long polling.
       if (await this.httpWorks()) {

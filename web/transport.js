@@ -1,6 +1,9 @@
 // The two transports a gateway session runs over (docs/protocol.md §2.7): a WebSocket, and long
 // polling through an HTTP session. Both take the same handlers: `frame(obj)` for each server frame,
-// `close(code, reason)` once when the session ends (code 1006 when it just dropped).
+// `close(code, reason)` once when the session ends (code 1006, `CloseCode.Abnormal`, when it just
+// dropped).
+
+import { CloseCode } from './codes.js';
 
 /** The gateway over a WebSocket at /ws. */
 export class SocketTransport {
@@ -20,7 +23,7 @@ export class SocketTransport {
       }
       this.handlers.frame(frame);
     };
-    this.ws.onclose = (e) => this.finish(e.code || 1006, e.reason || '');
+    this.ws.onclose = (e) => this.finish(e.code || CloseCode.Abnormal, e.reason || '');
   }
 
   send(frame) {
@@ -32,7 +35,7 @@ export class SocketTransport {
   close() {
     this.closed = true;
     try {
-      this.ws.close(1000);
+      this.ws.close(CloseCode.Normal);
     } catch {
       // already closed
     }
@@ -69,16 +72,16 @@ export class PollTransport {
     try {
       response = await fetch('/api/v1/sessions', { method: 'POST', signal: this.abort.signal });
     } catch {
-      this.finish(1006, 'unreachable');
+      this.finish(CloseCode.Abnormal, 'unreachable');
       return;
     }
     if (response.status === 503) {
       const secs = Number(response.headers.get('Retry-After')) || 1;
-      this.finish(1013, `refused retry_after_ms=${secs * 1000}`);
+      this.finish(CloseCode.TryAgainLater, `refused retry_after_ms=${secs * 1000}`);
       return;
     }
     if (!response.ok) {
-      this.finish(1006, `session refused (${response.status})`);
+      this.finish(CloseCode.Abnormal, `session refused (${response.status})`);
       return;
     }
     this.id = (await response.json()).session_id;
@@ -96,7 +99,7 @@ export class PollTransport {
         const url = `/api/v1/sessions/${this.id}/poll?after=${this.after}&timeout_ms=${POLL_WAIT_MS}`;
         const response = await fetch(url, { signal: deadline.signal });
         if (response.status === 404) {
-          this.finish(1006, 'session gone');
+          this.finish(CloseCode.Abnormal, 'session gone');
           return;
         }
         if (!response.ok) throw new Error(`poll answered ${response.status}`);
@@ -115,7 +118,7 @@ export class PollTransport {
         if (this.closed) return;
         failures += 1;
         if (failures >= MAX_POLL_FAILURES) {
-          this.finish(1006, 'polls failing');
+          this.finish(CloseCode.Abnormal, 'polls failing');
           return;
         }
         await new Promise((r) => setTimeout(r, 500 * failures));
@@ -139,9 +142,9 @@ export class PollTransport {
           body,
           signal: this.abort.signal,
         });
-        if (r.status === 404) this.finish(1006, 'session gone');
+        if (r.status === 404) this.finish(CloseCode.Abnormal, 'session gone');
       } catch {
-        this.finish(1006, 'post failed');
+        this.finish(CloseCode.Abnormal, 'post failed');
       }
     });
     return true;

@@ -265,3 +265,62 @@ export function renderMembers(list, chat, ch, members) {
     },
   );
 }
+
+/**
+ * The open conversation `ch` (or none): title, presence or member count, the messages (keeping the
+ * reader's place when older ones go in above), who is typing, and the members panel when open.
+ */
+export function renderConversation(chat, ch, membersOpen, members) {
+  const $ = (id) => document.getElementById(id);
+  $('conv').hidden = !ch;
+  $('conv-empty').hidden = !!ch;
+  if (!ch) {
+    $('members-panel').hidden = true;
+    return;
+  }
+  $('conv-title').textContent = channelTitle(ch);
+  const dot = $('conv-dot');
+  if (ch.kind === 'direct' && ch.peer) {
+    const p = chat.presence.get(ch.peer.id);
+    dot.className = `dot ${p ? p.status : 'offline'}`;
+    $('conv-sub').textContent = presenceText(p);
+  } else {
+    dot.className = 'dot group';
+    $('conv-sub').textContent = `${ch.memberCount} ${ch.memberCount === 1 ? 'member' : 'members'} · you are ${ch.role}`;
+  }
+  $('members-button').hidden = ch.kind !== 'group';
+  $('members-panel').hidden = !membersOpen || ch.kind !== 'group';
+  $('members-button').setAttribute('aria-expanded', String(membersOpen));
+
+  const box = $('messages');
+  const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 60;
+  const heightBefore = box.scrollHeight;
+  const topBefore = box.scrollTop;
+  const list = $('message-list');
+  const firstBefore = list.firstElementChild;
+  if (ch.loaded) renderMessages(list, chat, ch);
+  else list.replaceChildren(el('li', { class: 'sys' }, 'Loading…'));
+  $('older-button').hidden = !ch.loaded || !ch.hasMore;
+  if (ch.loaded && firstBefore && list.firstElementChild !== firstBefore && firstBefore.isConnected && !atBottom) {
+    // Older messages went in above: keep what the user was looking at in place.
+    box.scrollTop = topBefore + (box.scrollHeight - heightBefore);
+  } else if (atBottom) {
+    box.scrollTop = box.scrollHeight;
+  }
+
+  const typing = chat.typingIn(ch.id).map((id) => nameOf(ch, members, id));
+  $('typing').textContent =
+    typing.length === 0 ? '' : typing.length === 1 ? `${typing[0]} is typing…` : `${typing.join(', ')} are typing…`;
+  if (membersOpen && ch.kind === 'group') renderMembers($('member-list'), chat, ch, members);
+  const canAdd = ch.role === 'owner' || ch.role === 'admin';
+  $('add-member-form').hidden = !canAdd;
+}
+
+/** A user's name as far as the conversation knows it. */
+function nameOf(ch, members, userId) {
+  if (ch.peer && ch.peer.id === userId) return ch.peer.username;
+  const m = members.find((x) => x.user.id === userId);
+  if (m) return m.user.username;
+  for (const e of ch.events.values()) if (e.author.id === userId) return e.author.username;
+  return 'Someone';
+}

@@ -23,16 +23,21 @@ pub const WEB_ASSETS: &[(&str, &str, &str)] = &[
     ("/app.js", JS, include_str!("../../../web/app.js")),
     ("/api.js", JS, include_str!("../../../web/api.js")),
     ("/chat.js", JS, include_str!("../../../web/chat.js")),
+    ("/channel.js", JS, include_str!("../../../web/channel.js")),
+    ("/codes.js", JS, include_str!("../../../web/codes.js")),
     (
         "/connection.js",
         JS,
         include_str!("../../../web/connection.js"),
     ),
+    ("/outbox.js", JS, include_str!("../../../web/outbox.js")),
+    ("/state.js", JS, include_str!("../../../web/state.js")),
     (
         "/transport.js",
         JS,
         include_str!("../../../web/transport.js"),
     ),
+    ("/typing.js", JS, include_str!("../../../web/typing.js")),
     ("/view.js", JS, include_str!("../../../web/view.js")),
     (
         "/style.css",
