@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use confab_proto::{ChannelId, ChannelSummary, ClientFrame, Ready};
 
 /// The client's position in every channel it is in.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Cursors {
     /// Per channel: the highest `seq` handed to the application, with nothing missing below it.
     /// The resume cursor.
@@ -113,5 +113,145 @@ impl Cursors {
             .into_iter()
             .map(|(channel_id, seq)| ClientFrame::Delivered { channel_id, seq })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use confab_proto::{ChannelKind, Role, User, UserId};
+
+    const A: ChannelId = ChannelId(1);
+    const B: ChannelId = ChannelId(2);
+
+    fn summary(id: ChannelId, last_seq: u64) -> ChannelSummary {
+        ChannelSummary {
+            id,
+            kind: ChannelKind::Group,
+            name: Some("g".into()),
+            peer: None,
+            member_count: 2,
+            role: Role::Member,
+            last_seq,
+            read_seq: 0,
+            unread: 0,
+            created_at: 0,
+        }
+    }
+
+    fn cursors(channels: &[(ChannelId, u64)], server_ts: i64) -> Cursors {
+        let ready = Ready {
+            session_id: "s".into(),
+            user: User {
+                id: UserId(9),
+                username: "me".into(),
+                created_at: 0,
+            },
+            channels: channels.iter().map(|&(id, seq)| summary(id, seq)).collect(),
+            server_ts,
+            presence: Vec::new(),
+        };
+        Cursors::new(&ready)
+    }
+
+    fn resume_cursors(c: &Cursors) -> (BTreeMap<ChannelId, u64>, Option<i64>) {
+        match c.resume_frame("tok") {
+            ClientFrame::Resume {
+                token,
+                cursors,
+                receipts_since,
+            } => {
+                assert_eq!(token, "tok");
+                (cursors, receipts_since)
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn repeats_are_dropped_and_gaps_found() {
+        let c = cursors(&[(A, 10)], 0);
+        assert_eq!(c.arrival(A, 9), Arrival::Repeat);
+        assert_eq!(c.arrival(A, 10), Arrival::Repeat);
+        assert_eq!(c.arrival(A, 11), Arrival::Next);
+        assert_eq!(c.arrival(A, 14), Arrival::Gap { after: 10 });
+        // A channel without a cursor takes what comes.
+        assert_eq!(c.arrival(B, 7), Arrival::Next);
+    }
+
+    #[test]
+    fn the_cursor_moves_with_what_was_handed_over() {
+        let mut c = cursors(&[(A, 10)], 0);
+        c.filled(A, 11);
+        c.filled(A, 12);
+        assert_eq!(c.arrival(A, 12), Arrival::Repeat);
+        assert!(
+            c.take_delivered().is_empty(),
+            "filled events confirm nothing"
+        );
+        c.handed(A, 13);
+        assert_eq!(c.arrival(A, 14), Arrival::Next);
+        assert_eq!(
+            c.take_delivered(),
+            vec![ClientFrame::Delivered {
+                channel_id: A,
+                seq: 13
+            }]
+        );
+        assert!(c.take_delivered().is_empty(), "confirmed once");
+    }
+
+    #[test]
+    fn a_live_join_keeps_a_known_cursor_and_a_resume_restarts_it() {
+        let mut c = cursors(&[(A, 10)], 0);
+        c.joined(&summary(A, 50));
+        c.joined(&summary(B, 3));
+        assert_eq!(c.arrival(A, 11), Arrival::Next);
+        assert_eq!(c.arrival(B, 4), Arrival::Next);
+        c.restart(&summary(A, 50));
+        assert_eq!(c.arrival(A, 50), Arrival::Repeat);
+        assert_eq!(c.arrival(A, 51), Arrival::Next);
+    }
+
+    #[test]
+    fn leaving_forgets_the_channel() {
+        let mut c = cursors(&[(A, 10), (B, 3)], 0);
+        c.handed(A, 11);
+        c.handed(B, 4);
+        c.left(A);
+        c.left_while_away(B);
+        assert_eq!(c.arrival(A, 20), Arrival::Next);
+        assert!(resume_cursors(&c).0.is_empty());
+        // Only the live leave drops what was not confirmed yet.
+        assert_eq!(
+            c.take_delivered(),
+            vec![ClientFrame::Delivered {
+                channel_id: B,
+                seq: 4
+            }]
+        );
+    }
+
+    #[test]
+    fn resume_carries_every_cursor_and_receipts_since() {
+        let mut c = cursors(&[(A, 10), (B, 3)], 1_000_000);
+        c.handed(B, 4);
+        let (sent, since) = resume_cursors(&c);
+        assert_eq!(sent, BTreeMap::from([(A, 10), (B, 4)]));
+        assert_eq!(since, Some(1_000_000));
+    }
+
+    #[test]
+    fn receipts_since_only_moves_forward() {
+        let mut c = cursors(&[], 1_000_000);
+        c.receipt_seen(999_000);
+        assert_eq!(resume_cursors(&c).1, Some(1_000_000));
+        c.receipt_seen(1_000_500);
+        assert_eq!(resume_cursors(&c).1, Some(1_000_500));
+        // A resume moves it to the server's time less two seconds, never back.
+        c.resumed(1_002_000);
+        assert_eq!(resume_cursors(&c).1, Some(1_000_500));
+        c.resumed(1_010_000);
+        assert_eq!(resume_cursors(&c).1, Some(1_008_000));
     }
 }

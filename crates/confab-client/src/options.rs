@@ -117,4 +117,34 @@ mod tests {
         let c = ClientConfig::new("wss://chat.example/ws", "t");
         assert_eq!(c.http().base(), "https://chat.example");
     }
+
+    #[test]
+    fn an_explicit_http_base_wins_over_the_derived_one() {
+        let mut c = ClientConfig::new("ws://127.0.0.1:9000/ws", "t");
+        c.http_base = Some("http://rest.example:8080".into());
+        assert_eq!(c.rest_base(), "http://rest.example:8080");
+        assert_eq!(c.http().base(), "http://rest.example:8080");
+    }
+
+    #[test]
+    fn backoff_stays_within_the_doubling_bound_and_the_cap() {
+        let base = Duration::from_millis(250);
+        let cap = Duration::from_secs(30);
+        for attempt in 0..40u32 {
+            let bound = (base * 2u32.pow(attempt.min(16))).min(cap);
+            for _ in 0..50 {
+                assert!(
+                    backoff_delay(base, cap, attempt) <= bound,
+                    "attempt {attempt}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn backoff_survives_huge_attempts_and_a_zero_base() {
+        let cap = Duration::from_secs(30);
+        assert!(backoff_delay(Duration::from_secs(u64::MAX / 4), cap, u32::MAX) <= cap);
+        assert_eq!(backoff_delay(Duration::ZERO, cap, 7), Duration::ZERO);
+    }
 }

@@ -124,3 +124,123 @@ impl Outbox {
         Some(self.pending.remove(i))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use confab_proto::{ErrorCode, EventId};
+
+    const CHANNEL: ChannelId = ChannelId(5);
+
+    fn queue(
+        outbox: &mut Outbox,
+        client_id: &str,
+    ) -> (Option<usize>, oneshot::Receiver<Result<Ack>>) {
+        let (reply, rx) = oneshot::channel();
+        let place = outbox.push(
+            CHANNEL,
+            client_id.into(),
+            format!("body of {client_id}"),
+            reply,
+        );
+        (place, rx)
+    }
+
+    fn ack(reference: Option<u64>, client_id: &str, seq: u64) -> Ack {
+        Ack {
+            reference,
+            channel_id: CHANNEL,
+            client_id: client_id.into(),
+            id: EventId(7),
+            seq,
+            ts: 0,
+        }
+    }
+
+    fn sent(frame: &ClientFrame) -> (Option<u64>, &str, &str) {
+        match frame {
+            ClientFrame::Send {
+                reference,
+                client_id,
+                body,
+                ..
+            } => (*reference, client_id, body),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_full_outbox_fails_the_send_at_once() {
+        let mut outbox = Outbox::new(1);
+        let (first, _rx) = queue(&mut outbox, "a");
+        assert_eq!(first, Some(0));
+        let (second, mut rx) = queue(&mut outbox, "b");
+        assert_eq!(second, None);
+        assert!(matches!(rx.try_recv(), Ok(Err(ClientError::Protocol(m))) if m == "outbox full"));
+        assert_eq!(outbox.len(), 1);
+    }
+
+    #[test]
+    fn resending_keeps_the_client_id_and_takes_a_fresh_ref() {
+        let mut outbox = Outbox::new(10);
+        let (a, _ra) = queue(&mut outbox, "a");
+        let (b, _rb) = queue(&mut outbox, "b");
+        let first = outbox.transmit(a.unwrap());
+        assert_eq!(sent(&first), (Some(1), "a", "body of a"));
+        // A reconnect: everything is transmitted again, in order.
+        let again: Vec<_> = (0..outbox.len()).map(|i| outbox.transmit(i)).collect();
+        assert_eq!(sent(&again[0]), (Some(2), "a", "body of a"));
+        assert_eq!(sent(&again[1]), (Some(3), "b", "body of b"));
+        assert_eq!(b, Some(1));
+    }
+
+    #[test]
+    fn an_ack_answers_the_send_of_its_latest_ref_only() {
+        let mut outbox = Outbox::new(10);
+        let (a, mut ra) = queue(&mut outbox, "a");
+        outbox.transmit(a.unwrap()); // ref 1, on a connection that dropped
+        outbox.transmit(a.unwrap()); // ref 2
+        outbox.acked(ack(Some(1), "a", 9));
+        assert!(ra.try_recv().is_err(), "a stale ref answers nothing");
+        outbox.acked(ack(Some(2), "a", 9));
+        assert_eq!(ra.try_recv().unwrap().unwrap().seq, 9);
+        assert_eq!(outbox.len(), 0);
+    }
+
+    #[test]
+    fn an_ack_without_a_ref_matches_no_untransmitted_send() {
+        let mut outbox = Outbox::new(10);
+        let (_, mut ra) = queue(&mut outbox, "a");
+        outbox.acked(ack(None, "a", 1));
+        assert!(ra.try_recv().is_err());
+        assert_eq!(outbox.len(), 1);
+    }
+
+    #[test]
+    fn an_error_goes_to_its_send_or_back_to_the_caller() {
+        let mut outbox = Outbox::new(10);
+        let (a, mut ra) = queue(&mut outbox, "a");
+        let frame = outbox.transmit(a.unwrap());
+        let busy = ErrorBody::new(ErrorCode::Unavailable, "busy");
+        assert_eq!(outbox.refused(Some(99), busy.clone()), Some(busy.clone()));
+        assert_eq!(outbox.refused(None, busy.clone()), Some(busy.clone()));
+        assert_eq!(outbox.refused(sent(&frame).0, busy.clone()), None);
+        assert!(matches!(ra.try_recv(), Ok(Err(ClientError::Api(e))) if e == busy));
+        assert_eq!(outbox.len(), 0);
+    }
+
+    #[test]
+    fn ending_fails_every_pending_send_with_the_close() {
+        let mut outbox = Outbox::new(10);
+        let (_, mut ra) = queue(&mut outbox, "a");
+        let (_, mut rb) = queue(&mut outbox, "b");
+        outbox.fail_all(Some(4100), "authentication_failed");
+        for rx in [&mut ra, &mut rb] {
+            assert!(matches!(
+                rx.try_recv(),
+                Ok(Err(ClientError::Closed { code: Some(4100), reason })) if reason == "authentication_failed"
+            ));
+        }
+        assert_eq!(outbox.len(), 0);
+    }
+}

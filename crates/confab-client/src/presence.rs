@@ -55,3 +55,38 @@ impl PresenceSettings {
         frames
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_session_needs_nothing_by_default() {
+        assert!(PresenceSettings::default().restore().is_empty());
+    }
+
+    #[test]
+    fn status_and_watched_users_are_restored_once_each_in_order() {
+        let mut p = PresenceSettings::default();
+        p.set_status(Status::Idle);
+        p.watch(&[UserId(3), UserId(1)]);
+        p.watch(&[UserId(1), UserId(2)]);
+        assert_eq!(
+            p.restore(),
+            vec![
+                ClientFrame::SetStatus {
+                    status: Status::Idle
+                },
+                ClientFrame::Watch {
+                    user_ids: vec![UserId(3), UserId(1), UserId(2)]
+                },
+            ]
+        );
+        p.set_status(Status::Online);
+        assert_eq!(
+            p.restore().len(),
+            1,
+            "online is every new session's default"
+        );
+    }
+}

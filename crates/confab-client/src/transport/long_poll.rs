@@ -180,3 +180,64 @@ fn read_batch(batch: &Value, after: u64) -> Batch {
         closed,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_batch_gives_its_frames_in_order_and_the_next_cursor() {
+        let batch = read_batch(
+            &json!({"next": 4, "frames": [{"op": "heartbeat_ack"}, {"op": "heartbeat_ack"}], "closed": null}),
+            2,
+        );
+        assert_eq!(batch.next, 4);
+        assert_eq!(batch.frames.len(), 2);
+        assert!(batch
+            .frames
+            .iter()
+            .all(|f| matches!(f, Ok(ServerFrame::HeartbeatAck))));
+        assert!(batch.closed.is_none());
+    }
+
+    #[test]
+    fn an_empty_batch_keeps_the_cursor() {
+        let batch = read_batch(&json!({"frames": [], "closed": null}), 7);
+        assert_eq!(batch.next, 7);
+        assert!(batch.frames.is_empty());
+        assert!(batch.closed.is_none());
+    }
+
+    #[test]
+    fn an_unreadable_frame_ends_the_connection_in_its_place() {
+        let batch = read_batch(
+            &json!({"next": 2, "frames": [{"op": "no_such_op"}, {"op": "heartbeat_ack"}], "closed": null}),
+            0,
+        );
+        assert!(
+            matches!(&batch.frames[0], Err(Ending::Retry { reason, .. }) if reason.starts_with("bad frame from server"))
+        );
+        assert!(matches!(batch.frames[1], Ok(ServerFrame::HeartbeatAck)));
+    }
+
+    #[test]
+    fn a_closed_session_is_judged_by_its_close_code() {
+        let drained = read_batch(
+            &json!({"next": 3, "frames": [], "closed": {"code": 4003, "reason": "server_shutdown"}}),
+            3,
+        );
+        assert!(matches!(drained.closed, Some(Ending::Retry { .. })));
+        let revoked = read_batch(
+            &json!({"next": 3, "frames": [], "closed": {"code": 4105, "reason": "session_revoked"}}),
+            3,
+        );
+        assert!(matches!(
+            revoked.closed,
+            Some(Ending::Fatal {
+                code: Some(4105),
+                ..
+            })
+        ));
+    }
+}

@@ -196,6 +196,33 @@ mod tests {
     }
 
     #[test]
+    fn retry_hints_take_only_the_digits() {
+        let cases = [
+            ("overloaded retry_after_ms=77; more", Some(77)),
+            ("overloaded retry_after_ms=", None),
+            ("overloaded retry_after_ms=x1", None),
+        ];
+        for (reason, ms) in cases {
+            assert_eq!(
+                retry_hint(reason),
+                ms.map(Duration::from_millis),
+                "{reason}"
+            );
+        }
+    }
+
+    #[test]
+    fn retry_after_headers_are_seconds_or_nothing() {
+        assert_eq!(retry_after(Some("3")), Duration::from_secs(3));
+        assert_eq!(retry_after(Some(" 5 ")), Duration::from_secs(5));
+        assert_eq!(
+            retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT")),
+            Duration::ZERO
+        );
+        assert_eq!(retry_after(None), Duration::ZERO);
+    }
+
+    #[test]
     fn terminal_codes_stop_and_others_retry() {
         assert!(matches!(
             Ending::from_close(Some(4100), "authentication_failed".into()),
@@ -213,5 +240,46 @@ mod tests {
             Ending::Retry { hint, .. } => assert_eq!(hint, Duration::from_millis(500)),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_refusal_carries_the_retry_after_hint() {
+        match Ending::refused("upgrade", 503, Some("4")) {
+            Ending::Retry { hint, reason } => {
+                assert_eq!(hint, Duration::from_secs(4));
+                assert_eq!(reason, "upgrade refused: HTTP 503");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn auto_falls_back_only_when_the_websocket_failed_without_a_word() {
+        assert!(Ending::retry("connection refused").falls_back());
+        assert!(Ending::refused("upgrade", 404, None).falls_back());
+        assert!(!Ending::refused("upgrade", 503, Some("2")).falls_back());
+        assert!(
+            !Ending::from_close(Some(4006), "overloaded retry_after_ms=10".into()).falls_back()
+        );
+        assert!(!Ending::from_close(Some(4100), "authentication_failed".into()).falls_back());
+    }
+
+    #[test]
+    fn the_websocket_is_tried_again_only_after_upgrade_after_on_fallback() {
+        let mut config = ClientConfig::new("ws://h/ws", "t");
+        let start = Instant::now();
+        let on_ws = Upgrade::default();
+        assert!(!on_ws.due(&config, start + Duration::from_secs(3600)));
+        let polling = Upgrade {
+            polling_since: Some(start),
+        };
+        assert!(!polling.due(
+            &config,
+            start + config.upgrade_after - Duration::from_millis(1)
+        ));
+        assert!(polling.due(&config, start + config.upgrade_after));
+        // Long polling chosen outright is never left.
+        config.transport = Transport::LongPoll;
+        assert!(!polling.due(&config, start + Duration::from_secs(3600)));
     }
 }
