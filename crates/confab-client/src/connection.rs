@@ -436,3 +436,138 @@ impl Task {
         self.delivery.emit(event).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use confab_proto::{ErrorBody, ErrorCode};
+
+    const CHANNEL: ChannelId = ChannelId(5);
+
+    /// A task that never connects, and its events.
+    fn task(outbox_limit: usize) -> (Task, mpsc::Receiver<ClientEvent>) {
+        let mut config = ClientConfig::new("ws://127.0.0.1:1/ws", "tok");
+        config.outbox_limit = outbox_limit;
+        let (_commands, command_rx) = mpsc::channel(1);
+        let (events, events_rx) = mpsc::channel(16);
+        let (state, _) = watch::channel(ConnectionState::Ready);
+        let task = Task::new(
+            config,
+            Cursors::default(),
+            Upgrade::default(),
+            command_rx,
+            events,
+            state,
+        );
+        (task, events_rx)
+    }
+
+    fn send(client_id: &str) -> (Command, oneshot::Receiver<Result<Ack>>) {
+        let (reply, rx) = oneshot::channel();
+        let cmd = Command::Send {
+            channel: CHANNEL,
+            client_id: client_id.into(),
+            body: "hi".into(),
+            reply,
+        };
+        (cmd, rx)
+    }
+
+    #[test]
+    fn offline_sends_wait_and_ephemeral_intent_is_dropped() {
+        let (mut task, _events) = task(10);
+        let (cmd, _reply) = send("a");
+        assert!(matches!(task.command(Some(cmd), false), Step::Nothing));
+        assert_eq!(task.outbox.len(), 1);
+        let read = Command::Read {
+            channel: CHANNEL,
+            seq: 3,
+        };
+        assert!(matches!(task.command(Some(read), false), Step::Nothing));
+        let typing = Command::Frame(ClientFrame::Typing {
+            channel_id: CHANNEL,
+        });
+        assert!(matches!(task.command(Some(typing), false), Step::Nothing));
+        // Presence settings are kept for the next connection.
+        let idle = Command::SetStatus(Status::Idle);
+        assert!(matches!(task.command(Some(idle), false), Step::Nothing));
+        let watch = Command::Watch(vec![UserId(7)]);
+        assert!(matches!(task.command(Some(watch), false), Step::Nothing));
+        assert_eq!(task.presence.restore().len(), 2);
+        assert!(matches!(
+            task.command(Some(Command::Close), false),
+            Step::Close
+        ));
+        assert!(matches!(task.command(None, false), Step::Close));
+    }
+
+    #[test]
+    fn online_commands_become_frames() {
+        let (mut task, _events) = task(10);
+        let (cmd, _reply) = send("a");
+        match task.command(Some(cmd), true) {
+            Step::Transmit(ClientFrame::Send {
+                reference,
+                client_id,
+                ..
+            }) => {
+                assert_eq!(reference, Some(1));
+                assert_eq!(client_id, "a");
+            }
+            other => panic!("{other:?}"),
+        }
+        let read = Command::Read {
+            channel: CHANNEL,
+            seq: 3,
+        };
+        assert!(matches!(
+            task.command(Some(read), true),
+            Step::Transmit(ClientFrame::Read {
+                reference: None,
+                seq: 3,
+                ..
+            })
+        ));
+        let watch = Command::Watch(vec![UserId(7)]);
+        assert!(matches!(
+            task.command(Some(watch), true),
+            Step::Transmit(ClientFrame::Watch { .. })
+        ));
+        assert_eq!(task.presence.restore().len(), 1);
+    }
+
+    #[test]
+    fn a_send_beyond_the_outbox_limit_is_refused_online_too() {
+        let (mut task, _events) = task(0);
+        let (cmd, mut reply) = send("a");
+        assert!(matches!(task.command(Some(cmd), true), Step::Nothing));
+        assert!(matches!(
+            reply.try_recv(),
+            Ok(Err(ClientError::Protocol(_)))
+        ));
+    }
+
+    #[tokio::test]
+    async fn answers_reach_their_sends_and_stray_errors_the_application() {
+        let (mut task, mut events) = task(10);
+        let (cmd, mut reply) = send("a");
+        let Step::Transmit(ClientFrame::Send { reference, .. }) = task.command(Some(cmd), true)
+        else {
+            panic!("not transmitted");
+        };
+        let busy = ErrorBody::new(ErrorCode::Unavailable, "busy");
+        task.dispatch(ServerFrame::Error {
+            reference,
+            error: busy.clone(),
+        })
+        .await;
+        assert!(matches!(reply.try_recv(), Ok(Err(ClientError::Api(e))) if e == busy));
+        assert!(events.try_recv().is_err(), "a send's error is the caller's");
+        task.dispatch(ServerFrame::Error {
+            reference: None,
+            error: busy.clone(),
+        })
+        .await;
+        assert_eq!(events.try_recv().unwrap(), ClientEvent::Error(busy));
+    }
+}

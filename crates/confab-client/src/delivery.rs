@@ -93,3 +93,63 @@ impl Delivery {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use confab_proto::{EventBody, EventId, UserId, UserRef};
+
+    const CHANNEL: ChannelId = ChannelId(5);
+
+    /// A delivery whose gaps cannot be filled (nothing listens at its REST base), and its events.
+    fn delivery() -> (Delivery, mpsc::Receiver<ClientEvent>) {
+        let (events, rx) = mpsc::channel(16);
+        let http = Http::new("http://127.0.0.1:1").with_token("tok");
+        (Delivery::new(events, http), rx)
+    }
+
+    fn event(seq: u64) -> Event {
+        Event {
+            channel_id: CHANNEL,
+            seq,
+            id: EventId(100 + seq as i64),
+            ts: 0,
+            author: UserRef {
+                id: UserId(1),
+                username: "bob".into(),
+            },
+            body: EventBody::Message {
+                body: format!("m{seq}"),
+                client_id: format!("c{seq}"),
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn events_are_handed_over_once_in_order() {
+        let (delivery, mut events) = delivery();
+        let mut cursors = Cursors::default();
+        cursors.filled(CHANNEL, 1);
+        for seq in [2, 2, 1, 3] {
+            assert!(delivery.event(&mut cursors, event(seq)).await);
+        }
+        assert_eq!(events.try_recv().unwrap(), ClientEvent::Event(event(2)));
+        assert_eq!(events.try_recv().unwrap(), ClientEvent::Event(event(3)));
+        assert!(events.try_recv().is_err());
+        assert_eq!(cursors.arrival(CHANNEL, 4), Arrival::Next);
+    }
+
+    #[tokio::test]
+    async fn a_gap_that_cannot_be_filled_is_never_skipped() {
+        let (delivery, mut events) = delivery();
+        let mut cursors = Cursors::default();
+        cursors.filled(CHANNEL, 1);
+        assert!(!delivery.event(&mut cursors, event(5)).await);
+        assert!(events.try_recv().is_err());
+        assert_eq!(
+            cursors.arrival(CHANNEL, 2),
+            Arrival::Next,
+            "the cursor stays"
+        );
+    }
+}
