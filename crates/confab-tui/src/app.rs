@@ -11,6 +11,8 @@
 mod channel;
 mod command;
 mod compose;
+#[cfg(test)]
+mod fixture;
 mod list;
 mod login;
 mod presence;

@@ -10,6 +10,7 @@
 //!   - `app::channel`: one channel: its transcript, pages of older history, scrolling.
 //!   - `app::list`: the channel list, which one is open, unread counts and read pointers.
 //!   - `app::presence`: presence and typing indicators, across reconnects.
+//!   - `app::fixture` (tests only): what the parts' unit tests start from.
 //! - [`input`]: keys and the mouse → [`app::Action`].
 //! - [`view`]: draws an [`app::App`] into a ratatui frame.
 //! - [`net`]: the task that owns the SDK client and the REST client, runs commands and reports.

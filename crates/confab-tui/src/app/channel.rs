@@ -222,3 +222,91 @@ fn entry_of(event: &Event) -> Entry {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::app::fixture::{connected, message, summary, user, BOB, ME};
+    use crate::app::{Action, NetEvent};
+
+    #[test]
+    fn an_event_seen_twice_is_one_line_and_the_view_stays_put() {
+        let mut ch = Channel::new(summary(10, ChannelKind::Direct, 5));
+        ch.loaded = true;
+        ch.scroll = 4;
+        assert!(ch.add(&message(ChannelId(10), 6, BOB, "new"), false));
+        assert_eq!(ch.scroll, 5, "the view stays where the reader is");
+        assert!(!ch.add(&message(ChannelId(10), 6, BOB, "new"), false));
+        assert_eq!(
+            (ch.entries.len(), ch.scroll, ch.summary.last_seq),
+            (1, 5, 6)
+        );
+    }
+
+    #[test]
+    fn my_message_replaces_its_pending_copy() {
+        let mut ch = Channel::new(summary(10, ChannelKind::Direct, 0));
+        ch.pending.push(Pending {
+            client_id: "c1".into(),
+            body: "hi".into(),
+            acked: true,
+            failed: None,
+        });
+        assert!(ch.add(&message(ChannelId(10), 1, ME, "hi"), true));
+        assert!(ch.pending.is_empty());
+        assert_eq!(
+            ch.entries.get(&1),
+            Some(&Entry::Message {
+                author: user(ME),
+                body: "hi".into()
+            })
+        );
+    }
+
+    #[test]
+    fn scrolling_to_the_top_asks_once_for_the_page_before_the_oldest() {
+        let now = Instant::now();
+        let id = ChannelId(10);
+        let (mut app, _) = connected(vec![summary(10, ChannelKind::Group, 120)], now);
+        let page = HistoryPage {
+            events: (71..=120).map(|seq| message(id, seq, BOB, "m")).collect(),
+            last_seq: 120,
+            pruned_through: 0,
+            truncated: false,
+            has_more: true,
+        };
+        app.handle(
+            NetEvent::History {
+                channel: id,
+                before: None,
+                page,
+            },
+            now,
+        );
+        app.metrics.set(Metrics {
+            height: 10,
+            lines: 50,
+        });
+        assert!(app.act(Action::ScrollUp(Some(3)), now).is_empty());
+        assert_eq!(
+            app.act(Action::ScrollUp(None), now),
+            Vec::new(),
+            "a page short of the top"
+        );
+        assert_eq!(
+            app.act(Action::ScrollUp(Some(100)), now),
+            vec![Command::History {
+                channel: id,
+                before: Some(71)
+            }]
+        );
+        assert!(
+            app.act(Action::ScrollUp(None), now).is_empty(),
+            "asked once"
+        );
+        assert_eq!(app.current().expect("open").scroll, 40);
+        app.act(Action::ScrollDown(None), now);
+        assert_eq!(app.current().expect("open").scroll, 32);
+    }
+}

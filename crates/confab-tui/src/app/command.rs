@@ -63,3 +63,56 @@ impl App {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use confab_client::proto::ChannelId;
+
+    use super::*;
+    use crate::app::fixture::{connected, summary};
+
+    fn notice(app: &App) -> &str {
+        app.notice.as_ref().map_or("", |(text, _, _)| text)
+    }
+
+    #[test]
+    fn commands_become_requests_and_unknown_ones_get_a_hint() {
+        let now = Instant::now();
+        let (mut app, _) = connected(vec![summary(10, ChannelKind::Direct, 0)], now);
+        assert_eq!(
+            app.command("dm bob", now),
+            vec![Command::Direct {
+                username: "bob".into()
+            }]
+        );
+        assert_eq!(
+            app.command("group crew bob carol", now),
+            vec![Command::Group {
+                name: "crew".into(),
+                members: vec!["bob".into(), "carol".into()],
+            }]
+        );
+        assert!(app.command("add carol", now).is_empty(), "a DM is open");
+        assert!(notice(&app).contains("/add works in a group"));
+        assert!(app.command("nonsense", now).is_empty());
+        assert!(notice(&app).contains("/help lists the commands"));
+    }
+
+    #[test]
+    fn add_and_leave_act_on_the_open_group() {
+        let now = Instant::now();
+        let (mut app, _) = connected(vec![summary(20, ChannelKind::Group, 0)], now);
+        assert_eq!(
+            app.command("add carol dave", now),
+            vec![Command::Add {
+                channel: ChannelId(20),
+                usernames: vec!["carol".into(), "dave".into()],
+            }]
+        );
+        assert_eq!(
+            app.command("leave", now),
+            vec![Command::Leave {
+                channel: ChannelId(20)
+            }]
+        );
+    }
+}

@@ -88,3 +88,68 @@ fn byte_at(s: &str, index: usize) -> usize {
     s.char_indices().nth(index).map_or(s.len(), |(i, _)| i)
 }
 
+#[cfg(test)]
+mod tests {
+    use confab_client::proto::{ChannelId, ChannelKind};
+
+    use super::*;
+    use crate::app::fixture::{connected, summary};
+
+    fn type_text(app: &mut App, text: &str, now: Instant) {
+        for c in text.chars() {
+            app.act(Action::Char(c), now);
+        }
+    }
+
+    #[test]
+    fn editing_counts_characters_not_bytes() {
+        let now = Instant::now();
+        let (mut app, _) = connected(Vec::new(), now);
+        type_text(&mut app, "héllo", now);
+        app.act(Action::Left, now);
+        app.act(Action::Left, now);
+        app.act(Action::Backspace, now);
+        app.act(Action::Home, now);
+        app.act(Action::Delete, now);
+        app.act(Action::End, now);
+        app.act(Action::Newline, now);
+        assert_eq!((app.compose.as_str(), app.cursor), ("élo\n", 4));
+    }
+
+    #[test]
+    fn enter_sends_to_the_open_channel_and_shows_it_pending() {
+        let now = Instant::now();
+        let (mut app, _) = connected(vec![summary(10, ChannelKind::Direct, 0)], now);
+        type_text(&mut app, "//hi", now);
+        let commands = app.act(Action::Submit, now);
+        let [Command::Send {
+            channel,
+            client_id,
+            body,
+        }] = commands.as_slice()
+        else {
+            panic!("expected one send, got {commands:?}");
+        };
+        assert_eq!((*channel, body.as_str()), (ChannelId(10), "/hi"));
+        let pending = &app.current().expect("open").pending;
+        assert_eq!(pending.len(), 1);
+        assert_eq!(&pending[0].client_id, client_id);
+        assert_eq!((app.compose.as_str(), app.cursor), ("", 0));
+    }
+
+    #[test]
+    fn blank_messages_are_not_sent_and_with_no_channel_the_text_stays() {
+        let now = Instant::now();
+        let (mut app, _) = connected(Vec::new(), now);
+        type_text(&mut app, "  ", now);
+        assert!(app.act(Action::Submit, now).is_empty());
+        assert_eq!(app.compose, "");
+        type_text(&mut app, "hello", now);
+        assert!(app.act(Action::Submit, now).is_empty());
+        assert_eq!((app.compose.as_str(), app.cursor), ("hello", 5));
+        assert!(
+            matches!(&app.notice, Some((_, true, _))),
+            "an error says why"
+        );
+    }
+}

@@ -156,3 +156,91 @@ impl App {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use confab_client::proto::ChannelKind;
+    use confab_client::ClientEvent;
+
+    use super::*;
+    use crate::app::fixture::{connected, message, push, summary, BOB, ME};
+
+    #[test]
+    fn only_messages_from_others_where_i_am_not_looking_count_as_unread() {
+        let now = Instant::now();
+        let (dm, group) = (ChannelId(10), ChannelId(20));
+        let (mut app, commands) = connected(
+            vec![
+                summary(10, ChannelKind::Direct, 1),
+                summary(20, ChannelKind::Group, 1),
+            ],
+            now,
+        );
+        assert_eq!(app.selected, Some(group), "the top one opens");
+        assert_eq!(
+            commands,
+            vec![Command::History {
+                channel: group,
+                before: None
+            }]
+        );
+        // Bob writes in the DM: it is unread and moves to the top.
+        let commands = app.handle(push(ClientEvent::Event(message(dm, 2, BOB, "hi"))), now);
+        assert!(commands.is_empty());
+        assert_eq!(app.channels[0].summary.id, dm);
+        assert_eq!(app.channel(dm).expect("dm").summary.unread, 1);
+        // Bob writes in the open group: read at once.
+        let commands = app.handle(push(ClientEvent::Event(message(group, 2, BOB, "yo"))), now);
+        assert_eq!(
+            commands,
+            vec![Command::MarkRead {
+                channel: group,
+                seq: 2
+            }]
+        );
+        assert_eq!(app.channel(group).expect("group").summary.unread, 0);
+        // Opening the DM loads it, asks for the peer's presence and marks it read.
+        assert_eq!(
+            app.select(dm),
+            vec![
+                Command::Presence { user: BOB },
+                Command::History {
+                    channel: dm,
+                    before: None
+                },
+                Command::MarkRead {
+                    channel: dm,
+                    seq: 2
+                },
+            ]
+        );
+        assert_eq!(app.channel(dm).expect("dm").summary.unread, 0);
+        // My own message moves my pointer, counts as nothing and needs no read.
+        let commands = app.handle(push(ClientEvent::Event(message(dm, 3, ME, "me"))), now);
+        assert!(commands.is_empty());
+        let s = &app.channel(dm).expect("dm").summary;
+        assert_eq!((s.unread, s.read_seq, s.last_seq), (0, 3, 3));
+    }
+
+    #[test]
+    fn leaving_the_open_channel_opens_the_next_and_steps_wrap_around() {
+        let now = Instant::now();
+        let (mut app, _) = connected(
+            vec![
+                summary(10, ChannelKind::Group, 0),
+                summary(20, ChannelKind::Group, 0),
+                summary(30, ChannelKind::Group, 0),
+            ],
+            now,
+        );
+        assert_eq!(app.selected, Some(ChannelId(30)));
+        app.step_channel(-1);
+        assert_eq!(app.selected, Some(ChannelId(10)), "wraps to the bottom");
+        app.step_channel(1);
+        assert_eq!(app.selected, Some(ChannelId(30)), "wraps to the top");
+        app.handle(push(ClientEvent::ChannelLeft(ChannelId(30))), now);
+        assert_eq!(app.selected, Some(ChannelId(20)));
+        assert_eq!(app.channels.len(), 2);
+    }
+}

@@ -71,3 +71,50 @@ impl LoginForm {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn type_text(form: &mut LoginForm, text: &str) {
+        for c in text.chars() {
+            form.act(Action::Char(c));
+        }
+    }
+
+    #[test]
+    fn enter_moves_to_the_password_then_logs_in_once() {
+        let mut form = LoginForm::default();
+        type_text(&mut form, " carol ");
+        assert!(form.act(Action::Submit).is_empty());
+        assert!(form.on_password, "Enter moved to the password");
+        type_text(&mut form, "secret");
+        form.act(Action::ToggleMode);
+        assert_eq!(
+            form.act(Action::Submit),
+            vec![Command::Login {
+                username: "carol".into(),
+                password: "secret".into(),
+                register: true,
+            }]
+        );
+        assert!(form.busy);
+        assert!(
+            form.act(Action::Submit).is_empty(),
+            "nothing more while waiting"
+        );
+    }
+
+    #[test]
+    fn an_empty_username_is_refused_with_a_reason() {
+        let mut form = LoginForm::default();
+        form.act(Action::NextField);
+        type_text(&mut form, "secret");
+        assert!(form.act(Action::Submit).is_empty());
+        assert_eq!(
+            form.error.as_deref(),
+            Some("Enter a username and a password")
+        );
+        form.act(Action::Cancel);
+        assert_eq!(form.error, None);
+    }
+}

@@ -85,3 +85,76 @@ impl App {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use confab_client::proto::ChannelKind;
+    use confab_client::{ClientEvent, ConnectionState};
+
+    use super::*;
+    use crate::app::fixture::{connected, message, push, summary, BOB};
+    use crate::app::{Action, Link, NetEvent};
+
+    fn online(user: UserId) -> NetEvent {
+        push(ClientEvent::Presence(Presence {
+            user_id: user,
+            status: Status::Online,
+            last_seen: None,
+        }))
+    }
+
+    #[test]
+    fn typing_is_sent_at_most_once_an_interval_and_not_for_commands() {
+        let now = Instant::now();
+        let channel = ChannelId(10);
+        let (mut app, _) = connected(vec![summary(10, ChannelKind::Direct, 0)], now);
+        let typing = vec![Command::Typing { channel }];
+        assert_eq!(app.act(Action::Char('h'), now), typing);
+        let soon = now + Duration::from_secs(1);
+        assert!(app.act(Action::Char('i'), soon).is_empty());
+        assert_eq!(app.act(Action::Char('!'), now + TYPING_INTERVAL), typing);
+        app.act(Action::Cancel, now);
+        let later = now + TYPING_INTERVAL * 2;
+        assert!(app.act(Action::Char('/'), later).is_empty(), "a command");
+    }
+
+    #[test]
+    fn typing_indicators_expire_and_a_message_ends_them() {
+        let now = Instant::now();
+        let channel = ChannelId(10);
+        let (mut app, _) = connected(vec![summary(10, ChannelKind::Direct, 0)], now);
+        let typing = ClientEvent::Typing {
+            channel_id: channel,
+            user_id: BOB,
+            expires_in_ms: 5_000,
+        };
+        app.handle(push(typing.clone()), now);
+        assert_eq!(app.typing_in(channel, now), ["bob"]);
+        app.tick(now + Duration::from_secs(6));
+        assert!(app.typing_in(channel, now).is_empty(), "expired");
+        app.handle(push(typing), now);
+        app.handle(
+            push(ClientEvent::Event(message(channel, 1, BOB, "hi"))),
+            now,
+        );
+        assert!(
+            app.typing_in(channel, now).is_empty(),
+            "ended by her message"
+        );
+    }
+
+    #[test]
+    fn after_a_reconnect_whoever_was_not_reported_again_is_offline() {
+        let now = Instant::now();
+        let carol = UserId(3);
+        let (mut app, _) = connected(Vec::new(), now);
+        app.handle(online(BOB), now);
+        app.handle(online(carol), now);
+        app.handle(NetEvent::State(ConnectionState::Connecting), now);
+        assert_eq!(app.link, Link::Reconnecting { attempt: 0 });
+        app.handle(online(BOB), now);
+        app.handle(push(ClientEvent::Resumed { replayed: 0 }), now);
+        assert_eq!(app.presence[&BOB].status, Status::Online);
+        assert_eq!(app.presence[&carol].status, Status::Offline);
+        assert!(matches!(app.link, Link::Back { .. }));
+    }
+}
