@@ -20,18 +20,14 @@ impl App {
     pub(super) fn edit(&mut self, action: Action) {
         match action {
             Action::Newline => self.insert('\n'),
-            Action::Backspace => {
-                if self.cursor > 0 {
-                    self.cursor -= 1;
-                    let at = byte_at(&self.compose, self.cursor);
-                    self.compose.remove(at);
-                }
+            Action::Backspace if self.cursor > 0 => {
+                self.cursor -= 1;
+                let at = byte_at(&self.compose, self.cursor);
+                self.compose.remove(at);
             }
-            Action::Delete => {
-                if self.cursor < self.compose.chars().count() {
-                    let at = byte_at(&self.compose, self.cursor);
-                    self.compose.remove(at);
-                }
+            Action::Delete if self.cursor < self.compose.chars().count() => {
+                let at = byte_at(&self.compose, self.cursor);
+                self.compose.remove(at);
             }
             Action::Left => self.cursor = self.cursor.saturating_sub(1),
             Action::Right => self.cursor = (self.cursor + 1).min(self.compose.chars().count()),
