@@ -2,59 +2,31 @@
 //! must be exact (every delivery, nothing lost, nothing duplicated, every storm client resumed).
 //! No timing is asserted.
 
-use std::path::Path;
 use std::time::Duration;
 
 use confab_bench::args::{DmArgs, IdleArgs, RoomArgs, StormArgs, TransportsArgs};
 use confab_bench::transport::Kind;
 use confab_bench::{execute, BenchArgs, Common, Report, Scenario};
-use confab_server::{Config, Server};
+use confab_testkit::server::TestServer;
 
-struct Running {
-    server: Option<Server>,
-    dir: tempfile::TempDir,
-    base: String,
+/// The test server, admitting sessions as fast as a scenario opens them.
+async fn start() -> TestServer {
+    TestServer::start_with(|c| {
+        c.identify_rate = 100_000.0;
+        c.identify_burst = 100_000;
+    })
+    .await
 }
 
-impl Running {
-    async fn start() -> Running {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut config = Config::for_test(
-            "127.0.0.1:0".parse().expect("addr"),
-            &dir.path().join("confab.db"),
-        );
-        config.send_rate = 100_000.0;
-        config.send_burst = 100_000;
-        config.identify_rate = 100_000.0;
-        config.identify_burst = 100_000;
-        let server = confab_server::start(config).await.expect("server starts");
-        let base = format!("http://{}", server.addr());
-        Running {
-            server: Some(server),
-            dir,
-            base,
-        }
-    }
-
-    fn common(&self) -> Common {
-        common(&self.base, self.dir.path())
-    }
-
-    async fn stop(mut self) {
-        if let Some(s) = self.server.take() {
-            s.shutdown().await.expect("clean shutdown");
-        }
-    }
-}
-
-fn common(base: &str, dir: &Path) -> Common {
+/// Small runs against `s`, the accounts cached in its data directory.
+fn common(s: &TestServer) -> Common {
     Common {
-        servers: vec![base.to_owned()],
+        servers: vec![s.base.clone()],
         server_pids: vec![std::process::id()],
         json: true,
         duration: Duration::from_secs(2),
         warmup: Duration::from_millis(300),
-        accounts: dir.join("accounts.json"),
+        accounts: s.dir.path().join("accounts.json"),
         user_prefix: "bench".into(),
         source_addrs: 4,
         connect_concurrency: 32,
@@ -101,10 +73,10 @@ fn assert_exact(r: &Report, receivers: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn room_delivers_every_message_to_every_member_once() {
-    let s = Running::start().await;
+    let mut s = start().await;
     let room = || {
         Scenario::Room(RoomArgs {
-            common: s.common(),
+            common: common(&s),
             members: 20,
             rate: 25.0,
             senders: 5,
@@ -125,9 +97,9 @@ async fn room_delivers_every_message_to_every_member_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dm_pairs_get_each_others_messages() {
-    let s = Running::start().await;
+    let mut s = start().await;
     let r = one(Scenario::Dm(DmArgs {
-        common: s.common(),
+        common: common(&s),
         pairs: 5,
         rate: 10.0,
         size: 64,
@@ -141,9 +113,9 @@ async fn dm_pairs_get_each_others_messages() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_connections_all_get_ready() {
-    let s = Running::start().await;
+    let mut s = start().await;
     let r = one(Scenario::Idle(IdleArgs {
-        common: s.common(),
+        common: common(&s),
         connections: 100,
         users: Some(10),
         workers: None,
@@ -159,8 +131,8 @@ async fn idle_connections_all_get_ready() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn storm_clients_all_resume_and_miss_nothing() {
-    let s = Running::start().await;
-    let mut common = s.common();
+    let mut s = start().await;
+    let mut common = common(&s);
     common.warmup = Duration::from_millis(500);
     let r = one(Scenario::Storm(StormArgs {
         common,
@@ -186,11 +158,11 @@ async fn storm_clients_all_resume_and_miss_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_transport_delivers_the_room_exactly() {
-    let s = Running::start().await;
+    let mut s = start().await;
     let reports = execute(&BenchArgs {
         scenario: Scenario::Transports(TransportsArgs {
             room: RoomArgs {
-                common: s.common(),
+                common: common(&s),
                 members: 10,
                 rate: 10.0,
                 senders: 2,

@@ -2,12 +2,18 @@
 //!
 //! # Layout
 //!
+//! - [`server`]: the port-0 test server ([`server::TestServer`]): a real Confab server started
+//!   in-process on 127.0.0.1 with a throwaway database, its URLs, users and SDK clients; stop and
+//!   restart.
+//! - [`push`]: waiting for an SDK client's next event, push or presence report, with a timeout.
 //! - [`Proxy`]: a TCP proxy on 127.0.0.1 standing between clients and a server, the way a load
 //!   balancer or a flaky network does: it can cut every connection at once, refuse new ones, drop
 //!   what the server sends (a lost ack), and send new connections to another server (a failover).
 //! - [`services`]: throwaway `nats-server` and PostgreSQL instances on free ports, for tests that
 //!   stop or restart them.
 
+pub mod push;
+pub mod server;
 pub mod services;
 
 use std::net::SocketAddr;

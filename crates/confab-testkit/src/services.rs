@@ -111,7 +111,7 @@ impl NatsServer {
 pub struct PostgresServer {
     port: u16,
     bin: PathBuf,
-    dir: tempfile_lite::TempDir,
+    dir: tempfile::TempDir,
     as_postgres: bool,
 }
 
@@ -122,7 +122,10 @@ impl PostgresServer {
             .ok()?
             .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
             .find(|p| p.join("initdb").is_file())?;
-        let dir = tempfile_lite::TempDir::new("confab-pg").ok()?;
+        let dir = tempfile::Builder::new()
+            .prefix("confab-pg-")
+            .tempdir()
+            .ok()?;
         let as_postgres = is_root();
         if as_postgres {
             let _ = Command::new("chown")
@@ -220,35 +223,4 @@ fn is_root() -> bool {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
         .unwrap_or(false)
-}
-
-/// A temporary directory removed on drop (what `tempfile` does, without the dependency).
-mod tempfile_lite {
-    use std::path::{Path, PathBuf};
-
-    #[derive(Debug)]
-    pub struct TempDir(PathBuf);
-
-    impl TempDir {
-        pub fn new(prefix: &str) -> std::io::Result<TempDir> {
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0);
-            let path =
-                std::env::temp_dir().join(format!("{prefix}-{}-{nanos}", std::process::id()));
-            std::fs::create_dir_all(&path)?;
-            Ok(TempDir(path))
-        }
-
-        pub fn path(&self) -> &Path {
-            &self.0
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
 }

@@ -3,7 +3,14 @@
 //! # Layout
 //!
 //! - [`app`]: the state machine: [`app::App`] takes actions and network reports, gives commands.
-//!   Pure: no I/O, time passed in.
+//!   Pure: no I/O, time passed in. Its parts, each a module inside `app`:
+//!   - `app::login`: the login / register form.
+//!   - `app::compose`: the message being written; Enter sends it or runs it as a command.
+//!   - `app::command`: the slash commands (`/dm`, `/group`, `/add`, `/leave`, …).
+//!   - `app::channel`: one channel: its transcript, pages of older history, scrolling.
+//!   - `app::list`: the channel list, which one is open, unread counts and read pointers.
+//!   - `app::presence`: presence and typing indicators, across reconnects.
+//!   - `app::fixture` (tests only): what the parts' unit tests start from.
 //! - [`input`]: keys and the mouse → [`app::Action`].
 //! - [`view`]: draws an [`app::App`] into a ratatui frame.
 //! - [`net`]: the task that owns the SDK client and the REST client, runs commands and reports.

@@ -2,13 +2,12 @@
 //! the `App`, the screen is drawn into ratatui's `TestBackend`, and what the user would see is read
 //! back from the buffer. The other side of each conversation is a plain SDK user.
 
-use std::net::SocketAddr;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use confab_client::proto::EventBody;
-use confab_client::{Client, ClientEvent, Events, Http};
-use confab_server::{Config, Server};
+use confab_client::{ClientEvent, Events, Http};
+use confab_testkit::push::{next_matching, PATIENCE};
+use confab_testkit::server::{TestServer, PASSWORD};
 use confab_tui::driver::Driver;
 use confab_tui::net::NetConfig;
 use confab_tui::token::TokenStore;
@@ -16,49 +15,6 @@ use confab_tui::view;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
-
-const PASSWORD: &str = "correct horse battery";
-/// How long any one thing may take to show, on a loaded two-core machine.
-const PATIENCE: Duration = Duration::from_secs(30);
-
-async fn start_server(db_dir: &Path, addr: SocketAddr) -> Server {
-    let mut config = Config::for_test(addr, &db_dir.join("confab.db"));
-    config.send_rate = 100_000.0;
-    config.send_burst = 100_000;
-    // The port of a stopped server may take a moment to be free again.
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        match confab_server::start(config.clone()).await {
-            Ok(server) => return server,
-            Err(e) if Instant::now() < deadline => {
-                eprintln!("server start failed ({e:#}); retrying");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            Err(e) => panic!("server does not start: {e:#}"),
-        }
-    }
-}
-
-/// A user on the SDK side.
-struct Peer {
-    http: Http,
-    token: String,
-}
-
-async fn peer(base: &str, name: &str) -> Peer {
-    let auth = Http::new(base)
-        .register(name, PASSWORD)
-        .await
-        .expect("register");
-    Peer {
-        http: Http::new(base).with_token(&auth.token),
-        token: auth.token,
-    }
-}
-
-fn ws(base: &str) -> String {
-    format!("{}/ws", base.replace("http://", "ws://"))
-}
 
 /// The terminal client, drawn into a test backend.
 struct Tui {
@@ -169,25 +125,6 @@ impl Tui {
     }
 }
 
-/// The next push matching `pick`, failing after [`PATIENCE`].
-async fn next_matching<T>(
-    events: &mut Events,
-    mut pick: impl FnMut(ClientEvent) -> Option<T>,
-) -> T {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        match tokio::time::timeout_at(deadline, events.next()).await {
-            Ok(Some(push)) => {
-                if let Some(found) = pick(push) {
-                    return found;
-                }
-            }
-            Ok(None) => panic!("event stream ended"),
-            Err(_) => panic!("nothing matching within {PATIENCE:?}"),
-        }
-    }
-}
-
 /// The body of the next message from `author`.
 async fn next_message_from(events: &mut Events, author: confab_client::proto::UserId) -> String {
     next_matching(events, |push| match push {
@@ -220,10 +157,8 @@ async fn stored_copies(http: &Http, channel: confab_client::proto::ChannelId, bo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn register_chat_read_typing_and_presence() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = start_server(dir.path(), "127.0.0.1:0".parse().expect("addr")).await;
-    let base = format!("http://{}", server.addr());
-    let mut tui = Tui::start(&base, None);
+    let server = TestServer::start().await;
+    let mut tui = Tui::start(&server.base, None);
 
     // Register through the form: Ctrl+R switches to registering, Tab to the password.
     tui.until_shows("Log in").await;
@@ -245,11 +180,9 @@ async fn register_chat_read_typing_and_presence() {
     );
 
     // Alice (SDK) opens a direct chat and writes: it shows in the list with its unread count.
-    let alice = peer(&base, "alice").await;
-    let (alice_client, mut alice_events) = Client::connect(&ws(&base), &alice.token)
-        .await
-        .expect("alice connects");
-    let dm = alice.http.create_direct("carol").await.expect("dm");
+    let (alice, alice_token, _) = server.user("alice").await;
+    let (alice_client, mut alice_events) = server.connect(&alice_token).await;
+    let dm = alice.create_direct("carol").await.expect("dm");
     alice_client
         .send(dm.id, "hello carol")
         .await
@@ -262,7 +195,7 @@ async fn register_chat_read_typing_and_presence() {
     assert!(!screen.contains("alice (1)"), "unread cleared:\n{screen}");
     let deadline = Instant::now() + PATIENCE;
     loop {
-        let receipts = alice.http.receipts(dm.id, None).await.expect("receipts");
+        let receipts = alice.receipts(dm.id, None).await.expect("receipts");
         if receipts.read == 1 {
             break;
         }
@@ -327,22 +260,18 @@ async fn register_chat_read_typing_and_presence() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scroll_back_loads_older_pages_and_bodies_are_shown_as_text() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = start_server(dir.path(), "127.0.0.1:0".parse().expect("addr")).await;
-    let base = format!("http://{}", server.addr());
-    let alice = peer(&base, "alice").await;
-    let dave = peer(&base, "dave").await;
-    let dm = alice.http.create_direct("dave").await.expect("dm");
+    let server = TestServer::start().await;
+    let (alice, _, _) = server.user("alice").await;
+    let (_, dave_token, _) = server.user("dave").await;
+    let dm = alice.create_direct("dave").await.expect("dm");
     // More than two pages (50 events each).
     for n in 0..120 {
         alice
-            .http
             .send(dm.id, &format!("m{n}"), &format!("msg {n:03}"))
             .await
             .expect("send");
     }
     alice
-        .http
         .send(
             dm.id,
             "evil",
@@ -352,7 +281,7 @@ async fn scroll_back_loads_older_pages_and_bodies_are_shown_as_text() {
         .expect("send");
 
     // Dave starts with a saved token: straight into the chat, the DM open at its newest page.
-    let mut tui = Tui::start(&base, Some(&dave.token));
+    let mut tui = Tui::start(&server.base, Some(&dave_token));
     let screen = tui.until_shows("alice: boom ok").await;
     assert!(
         !screen.contains('\u{1b}') && !screen.contains('\u{7}'),
@@ -389,33 +318,28 @@ async fn scroll_back_loads_older_pages_and_bodies_are_shown_as_text() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconnects_resumes_and_nothing_is_lost_or_doubled() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = start_server(dir.path(), "127.0.0.1:0".parse().expect("addr")).await;
-    let addr = server.addr();
-    let base = format!("http://{addr}");
-    let erin = peer(&base, "erin").await;
-    let frank = peer(&base, "frank").await;
-    let dm = frank.http.create_direct("erin").await.expect("dm");
+    let mut server = TestServer::start().await;
+    let (_, erin_token, _) = server.user("erin").await;
+    let (frank, _, _) = server.user("frank").await;
+    let dm = frank.create_direct("erin").await.expect("dm");
     frank
-        .http
         .send(dm.id, "b1", "before the restart")
         .await
         .expect("send");
 
-    let mut tui = Tui::start(&base, Some(&erin.token));
+    let mut tui = Tui::start(&server.base, Some(&erin_token));
     tui.until_shows("frank: before the restart").await;
     tui.until_shows("● connected").await;
 
-    server.shutdown().await.expect("clean shutdown");
+    server.stop().await;
     tui.until_shows("reconnecting…").await;
     // Written while the server is down: it waits in the SDK's outbox.
     tui.type_text("sent while down");
     tui.key(KeyCode::Enter);
     tui.until_shows("sent while down (sending…)").await;
 
-    let server = start_server(dir.path(), addr).await;
+    server.restart().await;
     frank
-        .http
         .send(dm.id, "w1", "while you were away")
         .await
         .expect("send after restart");
@@ -440,7 +364,7 @@ async fn reconnects_resumes_and_nothing_is_lost_or_doubled() {
             "{text:?} shown once:\n{screen}"
         );
         assert_eq!(
-            stored_copies(&frank.http, dm.id, text).await,
+            stored_copies(&frank, dm.id, text).await,
             1,
             "{text:?} stored once"
         );

@@ -9,13 +9,12 @@ use std::time::{Duration, Instant};
 use confab_client::http::HistoryQuery;
 use confab_client::proto::EventBody;
 use confab_client::Http;
+use confab_testkit::push::PATIENCE;
 use portable_pty::{native_pty_system, CommandBuilder, PtySize};
 
 mod common;
 
 use common::{node, PASSWORD};
-
-const PATIENCE: Duration = Duration::from_secs(30);
 
 /// The pseudo-terminal's screen as the user sees it.
 struct Screen(Arc<Mutex<vt100::Parser>>);

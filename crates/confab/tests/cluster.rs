@@ -11,24 +11,7 @@ use std::time::Duration;
 use common::{collect_in, connect, connect_over, haproxy, node, PASSWORD};
 use confab_client::proto::Status;
 use confab_client::Http;
-
-/// The next presence reported for `user`.
-async fn presence_of(
-    events: &mut confab_client::Events,
-    user: confab_client::proto::UserId,
-) -> confab_client::proto::Presence {
-    loop {
-        let push = tokio::time::timeout(Duration::from_secs(15), events.next())
-            .await
-            .expect("presence within 15 s")
-            .expect("open");
-        if let confab_client::ClientEvent::Presence(p) = push {
-            if p.user_id == user {
-                return p;
-            }
-        }
-    }
-}
+use confab_testkit::push::presence_of;
 
 fn services() -> Option<(String, String)> {
     confab_testkit::services::shared_urls("the three-node cluster test")

@@ -2,8 +2,10 @@
 
 use confab_client::http::HistoryQuery;
 use confab_proto::{ChannelId, ClientFrame, CloseCode, ErrorCode, ServerFrame};
+use confab_testkit::push::next_event;
+use confab_testkit::server::TestServer;
 
-use crate::harness::{next_event, Raw, RawNext, TestServer};
+use crate::raw::{Raw, RawNext};
 
 fn expect_error(next: RawNext, code: ErrorCode) -> Option<u64> {
     match next {

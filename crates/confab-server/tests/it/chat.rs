@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use confab_client::http::HistoryQuery;
 use confab_client::ClientEvent;
 use confab_proto::{ChannelKind, EventBody};
-
-use crate::harness::{next_event, next_push, quiet, TestServer};
+use confab_testkit::push::{next_event, next_push, quiet};
+use confab_testkit::server::TestServer;
 
 fn body(event: &confab_proto::Event) -> &str {
     match &event.body {

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use confab_client::ClientEvent;
 use confab_proto::EventBody;
 use confab_server::config::{BusConfig, StoreConfig};
-
-use crate::harness::{next_event, next_push, TestServer};
+use confab_testkit::push::{next_event, next_push};
+use confab_testkit::server::TestServer;
 
 fn services() -> Option<(String, String)> {
     confab_testkit::services::shared_urls("cluster tests")

@@ -8,10 +8,12 @@ use std::time::{Duration, Instant};
 use confab_client::http::HistoryQuery;
 use confab_client::{ClientEvent, ConnectionState, Events};
 use confab_proto::{ClientFrame, CloseCode, EventBody, ServerFrame};
+use confab_testkit::push::is_ephemeral;
+use confab_testkit::server::TestServer;
 use confab_testkit::Proxy;
 use rand::Rng;
 
-use crate::harness::{Raw, RawNext, TestServer};
+use crate::raw::{Raw, RawNext};
 
 /// Message bodies as they arrive, with the resumes seen, until `count` messages came.
 pub async fn collect_messages(events: &mut Events, count: usize) -> (Vec<(u64, String)>, Vec<u64>) {
@@ -216,7 +218,7 @@ async fn a_member_offline_for_the_whole_stream_resumes_with_everything() {
                     assert_eq!(replayed, COUNT as u64);
                     break;
                 }
-                Ok(Some(push)) if crate::harness::is_ephemeral(&push) => continue,
+                Ok(Some(push)) if is_ephemeral(&push) => continue,
                 other => panic!("expected resumed, got {other:?}"),
             }
         }
@@ -289,7 +291,7 @@ async fn a_cursor_past_the_retention_horizon_is_told_to_resync() {
                 assert_eq!(replayed, 0);
                 break;
             }
-            Some(push) if crate::harness::is_ephemeral(&push) => continue,
+            Some(push) if is_ephemeral(&push) => continue,
             other => panic!("expected resumed, got {other:?}"),
         }
     }

@@ -4,8 +4,10 @@ use std::time::Duration;
 
 use confab_client::http::HistoryQuery;
 use confab_proto::{CloseCode, EventBody};
+use confab_testkit::push::next_event;
+use confab_testkit::server::{TestServer, PASSWORD};
 
-use crate::harness::{next_event, test_config, Raw, TestServer};
+use crate::raw::Raw;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn everything_survives_a_restart() {
@@ -24,11 +26,7 @@ async fn everything_survives_a_restart() {
         .expect("send");
     bob.mark_read(group.id, 6).await.expect("read");
     client.close().await;
-    server.stop().await;
-
-    let db = server.db_path();
-    let dir = std::mem::replace(&mut server.dir, tempfile::tempdir().expect("tempdir"));
-    let server = TestServer::start_in(dir, test_config(&db)).await;
+    server.restart().await;
     // The old tokens still work, history, members and pointers are all there.
     let alice = server.http.with_token(&a_token);
     let page = alice
@@ -47,7 +45,7 @@ async fn everything_survives_a_restart() {
     );
     let bob_token = server
         .http
-        .login("bob", crate::harness::PASSWORD)
+        .login("bob", PASSWORD)
         .await
         .expect("login")
         .token;
@@ -74,11 +72,7 @@ async fn everything_survives_a_restart() {
 async fn logout_revokes_the_token_and_closes_its_sessions() {
     let server = TestServer::start().await;
     let (alice, token, _) = server.user("alice").await;
-    let other_device = server
-        .http
-        .login("alice", crate::harness::PASSWORD)
-        .await
-        .expect("login");
+    let other_device = server.http.login("alice", PASSWORD).await.expect("login");
     let mut revoked = Raw::identified(&server.ws, &token).await;
     let (kept, _events) = server.connect(&other_device.token).await;
     alice.logout().await.expect("logout");

@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 use confab_client::ClientEvent;
 use confab_proto::Status;
 use confab_server::config::{BusConfig, StoreConfig};
+use confab_testkit::push::presence_of;
+use confab_testkit::server::TestServer;
 use confab_testkit::Proxy;
-
-use crate::harness::{presence_of, TestServer};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn contacts_see_online_idle_offline_and_last_seen() {

@@ -2,8 +2,7 @@
 
 use confab_client::http::HistoryQuery;
 use confab_proto::ErrorCode;
-
-use crate::harness::{TestServer, PASSWORD};
+use confab_testkit::server::{TestServer, PASSWORD};
 
 fn code(err: confab_client::ClientError) -> ErrorCode {
     err.api()

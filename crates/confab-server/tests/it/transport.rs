@@ -5,9 +5,11 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use confab_proto::{ChannelId, ClientFrame, EventBody, ServerFrame, Status};
+use confab_testkit::push::presence_of;
+use confab_testkit::server::TestServer;
 use futures::StreamExt;
 
-use crate::harness::{presence_of, Raw, RawNext, TestServer};
+use crate::raw::{Raw, RawNext};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {

@@ -5,8 +5,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use confab_server::web::WEB_ASSETS;
-
-use crate::harness::TestServer;
+use confab_testkit::server::TestServer;
 
 /// The values of `attr="…"` in `html` that are paths on this server (start with `/`).
 fn local_refs(html: &str, attr: &str) -> Vec<String> {

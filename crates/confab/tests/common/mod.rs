@@ -7,10 +7,11 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use confab_client::{ClientConfig, ClientEvent, Events};
+use confab_testkit::push::next_matching;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-pub const PASSWORD: &str = "correct horse battery";
+pub use confab_testkit::server::PASSWORD;
 
 /// Starts `confab serve` on a free port with `args`; returns it and its address (read from the
 /// line it prints when listening).
@@ -80,21 +81,18 @@ pub async fn collect_in(
     channel: Option<confab_client::proto::ChannelId>,
     count: usize,
 ) -> Vec<String> {
-    let mut got = Vec::new();
+    let mut got = Vec::with_capacity(count);
     while got.len() < count {
-        let push = tokio::time::timeout(Duration::from_secs(30), events.next())
-            .await
-            .expect("progress")
-            .expect("open");
-        match push {
-            ClientEvent::Event(e) if channel.is_none_or(|c| c == e.channel_id) => {
-                if let confab_client::proto::EventBody::Message { body, .. } = e.body {
-                    got.push(body);
-                }
-            }
+        let body = next_matching(events, |push| match push {
+            ClientEvent::Event(e) if channel.is_none_or(|c| c == e.channel_id) => match e.body {
+                confab_client::proto::EventBody::Message { body, .. } => Some(body),
+                _ => None,
+            },
             ClientEvent::Closed { code, reason } => panic!("closed: {code:?} {reason}"),
-            _ => {}
-        }
+            _ => None,
+        })
+        .await;
+        got.push(body);
     }
     got
 }
