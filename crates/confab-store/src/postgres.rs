@@ -109,12 +109,12 @@ async fn migrate(pool: &PgPool, schema: Option<&str>) -> Result<()> {
 }
 
 impl Backend for Postgres {
-    type Conn = PgConn;
+    type Conn<'c> = PgConn;
 
     async fn read<T, F>(&self, job: F) -> Result<T>
     where
         T: Send + 'static,
-        F: for<'t> FnOnce(&'t mut PgConn) -> BoxFuture<'t, Result<T>> + Send + 'static,
+        F: for<'t, 'c> FnOnce(&'t mut Self::Conn<'c>) -> BoxFuture<'t, Result<T>> + Send + 'static,
     {
         let mut conn = PgConn::Pooled(self.pool.acquire().await?);
         job(&mut conn).await
@@ -123,7 +123,7 @@ impl Backend for Postgres {
     async fn write<T, F>(&self, job: F) -> Result<T>
     where
         T: Send + 'static,
-        F: for<'t> FnOnce(&'t mut PgConn) -> BoxFuture<'t, Result<T>> + Send + 'static,
+        F: for<'t, 'c> FnOnce(&'t mut Self::Conn<'c>) -> BoxFuture<'t, Result<T>> + Send + 'static,
     {
         let mut conn = PgConn::Tx(self.pool.begin().await?);
         // On `Err` (or if this future is dropped) the transaction rolls back as it is dropped.

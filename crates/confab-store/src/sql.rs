@@ -25,7 +25,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 pub(crate) use event::{append_message, NewMessage};
-pub(crate) use tx::{Arg, Row, Tx, Value};
+pub(crate) use tx::{Arg, LockKey, Row, Tx, Value};
 
 use crate::snowflake::Snowflake;
 use crate::{Appended, Result};
@@ -63,21 +63,22 @@ impl<B: std::fmt::Debug> std::fmt::Debug for SqlStore<B> {
 
 /// Where the core's jobs run: a database reached through connections that implement [`Tx`].
 pub(crate) trait Backend: Clone + Send + Sync + 'static {
-    /// A connection as the core sees it (inside a transaction for write jobs).
-    type Conn: Tx;
+    /// A connection as the core sees it (inside a transaction for write jobs), which may borrow
+    /// from its backend's thread for `'c`.
+    type Conn<'c>: Tx;
 
     /// Runs `job` on a connection for reads. Reads never wait for writers.
     fn read<T, F>(&self, job: F) -> impl Future<Output = Result<T>> + Send
     where
         T: Send + 'static,
-        F: for<'t> FnOnce(&'t mut Self::Conn) -> BoxFuture<'t, Result<T>> + Send + 'static;
+        F: for<'t, 'c> FnOnce(&'t mut Self::Conn<'c>) -> BoxFuture<'t, Result<T>> + Send + 'static;
 
     /// Runs `job` in one write transaction: committed when it returns `Ok`, rolled back when it
     /// returns `Err`. Returns after the commit.
     fn write<T, F>(&self, job: F) -> impl Future<Output = Result<T>> + Send
     where
         T: Send + 'static,
-        F: for<'t> FnOnce(&'t mut Self::Conn) -> BoxFuture<'t, Result<T>> + Send + 'static;
+        F: for<'t, 'c> FnOnce(&'t mut Self::Conn<'c>) -> BoxFuture<'t, Result<T>> + Send + 'static;
 
     /// Stores one message by the core's rules (`append_message`) and returns after its commit. By
     /// default one write transaction per message; a backend may store several queued messages in

@@ -53,9 +53,9 @@ impl SqliteStore {
         let path = path.to_owned();
         // Opening and migrating are blocking file work.
         let backend = tokio::task::spawn_blocking(move || -> Result<Sqlite> {
-            let mut conn = Conn::open_writer(&path)
+            let mut conn = conn::open_writer(&path)
                 .map_err(|e| StoreError::Unavailable(format!("{}: {e}", path.display())))?;
-            migrate(conn.raw())?;
+            migrate(&mut conn)?;
             let readers = reader::spawn(&path)?;
             Ok(Sqlite {
                 writer: writer::spawn(conn)?,
@@ -100,15 +100,15 @@ async fn ask<Q, T>(
 }
 
 impl Backend for Sqlite {
-    type Conn = Conn;
+    type Conn<'c> = Conn<'c>;
 
     async fn read<T, F>(&self, job: F) -> Result<T>
     where
         T: Send + 'static,
-        F: for<'t> FnOnce(&'t mut Conn) -> BoxFuture<'t, Result<T>> + Send + 'static,
+        F: for<'t, 'c> FnOnce(&'t mut Self::Conn<'c>) -> BoxFuture<'t, Result<T>> + Send + 'static,
     {
         ask(&self.readers, |reply| {
-            reader::Request::Job(Box::new(move |conn: &mut Conn| {
+            reader::Request::Job(Box::new(move |conn: &mut Conn<'_>| {
                 let _ = reply.send(complete(job(conn)));
             }))
         })
@@ -118,10 +118,10 @@ impl Backend for Sqlite {
     async fn write<T, F>(&self, job: F) -> Result<T>
     where
         T: Send + 'static,
-        F: for<'t> FnOnce(&'t mut Conn) -> BoxFuture<'t, Result<T>> + Send + 'static,
+        F: for<'t, 'c> FnOnce(&'t mut Self::Conn<'c>) -> BoxFuture<'t, Result<T>> + Send + 'static,
     {
         ask(&self.writer, |reply| {
-            writer::Request::Job(Box::new(move |conn: &mut Conn| {
+            writer::Request::Job(Box::new(move |conn: &mut Conn<'_>| {
                 let _ = reply.send(conn.transaction(|conn| complete(job(conn))));
             }))
         })

@@ -4,15 +4,14 @@
 //! by column type.
 
 use std::future::Future;
-use std::sync::Arc;
 
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
 use sqlx::{Column, PgConnection, Postgres, Row as _, Transaction, TypeInfo, ValueRef};
 
-use crate::sql::dialect::Dialect;
-use crate::sql::{Arg, Row, Tx, Value};
+use crate::sql::dialect::{Dialect, Sql};
+use crate::sql::{Arg, LockKey, Row, Tx, Value};
 use crate::{Result, StoreError};
 
 /// A connection taken from the pool: on its own for reads, inside a transaction for writes.
@@ -30,8 +29,8 @@ impl PgConn {
     }
 }
 
-fn query<'a>(sql: &'static str, args: &'a [Arg<'a>]) -> Query<'a, Postgres, PgArguments> {
-    let mut query = sqlx::query(Dialect::Postgres.render(sql));
+fn query<'a>(sql: &'static Sql, args: &'a [Arg<'a>]) -> Query<'a, Postgres, PgArguments> {
+    let mut query = sqlx::query(sql.render(Dialect::Postgres));
     for arg in args {
         query = match *arg {
             Arg::Int(v) => query.bind(v),
@@ -44,7 +43,9 @@ fn query<'a>(sql: &'static str, args: &'a [Arg<'a>]) -> Query<'a, Postgres, PgAr
 }
 
 /// Copies a row into owned cells, by each column's type.
-fn owned(row: &PgRow, columns: &Arc<[String]>) -> Result<Row> {
+fn owned(sql: &'static Sql, row: &PgRow) -> Result<Row> {
+    let names = || Ok(row.columns().iter().map(|c| c.name().to_owned()).collect());
+    let columns = sql.columns(Dialect::Postgres, names)?;
     let mut values = Vec::with_capacity(columns.len());
     for (i, column) in row.columns().iter().enumerate() {
         let value = if row.try_get_raw(i)?.is_null() {
@@ -67,48 +68,55 @@ fn owned(row: &PgRow, columns: &Arc<[String]>) -> Result<Row> {
         };
         values.push(value);
     }
-    Ok(Row::new(columns.clone(), values))
+    Ok(Row::new(columns, values))
 }
 
 impl Tx for PgConn {
     fn fetch_all<'a>(
         &'a mut self,
-        sql: &'static str,
+        sql: &'static Sql,
         args: &'a [Arg<'a>],
     ) -> impl Future<Output = Result<Vec<Row>>> + Send + 'a {
         async move {
             let rows = query(sql, args).fetch_all(self.conn()).await?;
-            let Some(first) = rows.first() else {
-                return Ok(Vec::new());
-            };
-            let columns: Arc<[String]> = first
-                .columns()
-                .iter()
-                .map(|c| c.name().to_owned())
-                .collect();
-            rows.iter().map(|row| owned(row, &columns)).collect()
+            rows.iter().map(|row| owned(sql, row)).collect()
+        }
+    }
+
+    fn fetch_optional<'a>(
+        &'a mut self,
+        sql: &'static Sql,
+        args: &'a [Arg<'a>],
+    ) -> impl Future<Output = Result<Option<Row>>> + Send + 'a {
+        async move {
+            let row = query(sql, args).fetch_optional(self.conn()).await?;
+            row.map(|row| owned(sql, &row)).transpose()
         }
     }
 
     fn execute<'a>(
         &'a mut self,
-        sql: &'static str,
+        sql: &'static Sql,
         args: &'a [Arg<'a>],
     ) -> impl Future<Output = Result<u64>> + Send + 'a {
         async move { Ok(query(sql, args).execute(self.conn()).await?.rows_affected()) }
     }
 
-    fn lock_key<'a>(&'a mut self, key: &'a str) -> impl Future<Output = Result<()>> + Send + 'a {
-        const LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext($1))";
+    fn lock_key<'a>(
+        &'a mut self,
+        key: LockKey<'a>,
+    ) -> impl Future<Output = Result<()>> + Send + 'a {
+        static LOCK: Sql = Sql::new("SELECT pg_advisory_xact_lock(hashtext($1))");
         async move {
-            self.execute(LOCK, &[key.into()]).await?;
+            let key = key.text();
+            self.execute(&LOCK, &[key.as_str().into()]).await?;
             Ok(())
         }
     }
 
     fn lock_rows<'a>(
         &'a mut self,
-        sql: &'static str,
+        sql: &'static Sql,
         args: &'a [Arg<'a>],
     ) -> impl Future<Output = Result<()>> + Send + 'a {
         async move {

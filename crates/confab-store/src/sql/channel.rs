@@ -5,20 +5,23 @@ use confab_proto::{
     ChannelId, ChannelKind, ChannelSummary, Event, EventBody, Role, UserId, UserRef,
 };
 
+use super::dialect::Sql;
 use super::event::append_event;
 use super::member::role_from_row;
 use super::user::user_ref;
-use super::{Row, Tx};
+use super::{LockKey, Row, Tx};
 use crate::snowflake::{now_ms, Snowflake};
 use crate::{DirectChannel, Position, Result, StoreError};
 
-const DIRECT_BY_KEY: &str = "SELECT id FROM channels WHERE direct_key = $1";
-const INSERT_CHANNEL: &str =
+static DIRECT_BY_KEY: Sql = Sql::new("SELECT id FROM channels WHERE direct_key = $1");
+static INSERT_CHANNEL: Sql = Sql::new(
     "INSERT INTO channels (id, kind, name, direct_key, member_count, created_at)
-     VALUES ($1, $2, $3, $4, $5, $6)";
-pub(super) const INSERT_MEMBER: &str =
+     VALUES ($1, $2, $3, $4, $5, $6)",
+);
+pub(super) static INSERT_MEMBER: Sql = Sql::new(
     "INSERT INTO members (channel_id, user_id, role, read_seq, joined_seq, delivered_seq)
-     VALUES ($1, $2, $3, $4, $4, $4)";
+     VALUES ($1, $2, $3, $4, $4, $4)",
+);
 /// A channel as member `m` sees it: the columns [`summary_from_row`] reads.
 macro_rules! summary_select {
     () => {
@@ -33,13 +36,18 @@ macro_rules! summary_select {
          LEFT JOIN users p ON p.id = pm.user_id"
     };
 }
-const SUMMARIES: &str = concat!(summary_select!(), " WHERE m.user_id = $1 ORDER BY c.id");
-const SUMMARY: &str = concat!(
+static SUMMARIES: Sql = Sql::new(concat!(
+    summary_select!(),
+    " WHERE m.user_id = $1 ORDER BY c.id"
+));
+static SUMMARY: Sql = Sql::new(concat!(
     summary_select!(),
     " WHERE m.user_id = $1 AND m.channel_id = $2"
+));
+static POSITIONS: Sql = Sql::new(
+    "SELECT c.id, c.last_seq, c.pruned_through, c.member_count, m.joined_seq
+     FROM members m JOIN channels c ON c.id = m.channel_id WHERE m.user_id = $1",
 );
-const POSITIONS: &str = "SELECT c.id, c.last_seq, c.pruned_through, c.member_count, m.joined_seq
-     FROM members m JOIN channels c ON c.id = m.channel_id WHERE m.user_id = $1";
 
 fn summary_from_row(row: &Row) -> Result<ChannelSummary> {
     let kind = match row.text("kind")?.as_str() {
@@ -90,7 +98,7 @@ async fn insert_channel<T: Tx>(
         (members.len() as u64).into(),
         now_ms().into(),
     ];
-    tx.execute(INSERT_CHANNEL, &args).await?;
+    tx.execute(&INSERT_CHANNEL, &args).await?;
     let author = members
         .first()
         .map(|(u, _)| u.clone())
@@ -108,7 +116,7 @@ async fn insert_channel<T: Tx>(
             role.as_str().into(),
             event.seq.into(),
         ];
-        tx.execute(INSERT_MEMBER, &args).await?;
+        tx.execute(&INSERT_MEMBER, &args).await?;
     }
     Ok(event)
 }
@@ -126,9 +134,9 @@ pub(super) async fn create_direct<T: Tx>(
     }
     let key = format!("{}:{}", a.0.min(b.0), a.0.max(b.0));
     // Two nodes creating the same pair at once: the second waits here, then finds the first's.
-    tx.lock_key(&key).await?;
+    tx.lock_key(LockKey::Direct(&key)).await?;
     if let Some(row) = tx
-        .fetch_optional(DIRECT_BY_KEY, &[key.as_str().into()])
+        .fetch_optional(&DIRECT_BY_KEY, &[key.as_str().into()])
         .await?
     {
         return Ok(DirectChannel {
@@ -175,7 +183,7 @@ pub(super) async fn create_group<T: Tx>(
 }
 
 pub(super) async fn channels_of<T: Tx>(tx: &mut T, user: UserId) -> Result<Vec<ChannelSummary>> {
-    let rows = tx.fetch_all(SUMMARIES, &[user.into()]).await?;
+    let rows = tx.fetch_all(&SUMMARIES, &[user.into()]).await?;
     rows.iter().map(summary_from_row).collect()
 }
 
@@ -185,13 +193,13 @@ pub(super) async fn channel_of<T: Tx>(
     user: UserId,
 ) -> Result<Option<ChannelSummary>> {
     let row = tx
-        .fetch_optional(SUMMARY, &[user.into(), channel.into()])
+        .fetch_optional(&SUMMARY, &[user.into(), channel.into()])
         .await?;
     row.as_ref().map(summary_from_row).transpose()
 }
 
 pub(super) async fn positions<T: Tx>(tx: &mut T, user: UserId) -> Result<Vec<Position>> {
-    let rows = tx.fetch_all(POSITIONS, &[user.into()]).await?;
+    let rows = tx.fetch_all(&POSITIONS, &[user.into()]).await?;
     rows.iter()
         .map(|row| {
             Ok(Position {

@@ -8,23 +8,31 @@
 use confab_proto::api::HistoryPage;
 use confab_proto::{ChannelId, Event, EventBody, EventId, UserId, UserRef};
 
-use super::{Row, Tx};
+use super::dialect::Sql;
+use super::{LockKey, Row, Tx};
 use crate::snowflake::{now_ms, Snowflake};
 use crate::{Appended, HistoryQuery, Result, Retention, SendRecord, StoreError};
 
 /// The next `seq` of channel `$1`: the only place a `seq` is assigned.
-const NEXT_SEQ: &str =
-    "UPDATE channels SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq";
-const INSERT_EVENT: &str = "INSERT INTO events (channel_id, seq, id, ts, author_id, kind, payload)
-     VALUES ($1, $2, $3, $4, $5, $6, $7)";
-const FIND_SEND: &str =
-    "SELECT channel_id, seq, id, ts FROM sends WHERE sender_id = $1 AND client_id = $2";
-const INSERT_SEND: &str = "INSERT INTO sends (sender_id, client_id, channel_id, seq, id, ts)
-     VALUES ($1, $2, $3, $4, $5, $6)";
-const LOCK_CHANNEL: &str = "SELECT 1 FROM channels WHERE id = $1 FOR UPDATE";
-const MEMBER_NAME: &str = "SELECT u.username FROM members m JOIN users u ON u.id = m.user_id
-     WHERE m.channel_id = $1 AND m.user_id = $2";
-const CHANNEL_POINTERS: &str = "SELECT last_seq, pruned_through FROM channels WHERE id = $1";
+static NEXT_SEQ: Sql =
+    Sql::new("UPDATE channels SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq");
+static INSERT_EVENT: Sql = Sql::new(
+    "INSERT INTO events (channel_id, seq, id, ts, author_id, kind, payload)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+);
+static FIND_SEND: Sql =
+    Sql::new("SELECT channel_id, seq, id, ts FROM sends WHERE sender_id = $1 AND client_id = $2");
+static INSERT_SEND: Sql = Sql::new(
+    "INSERT INTO sends (sender_id, client_id, channel_id, seq, id, ts)
+     VALUES ($1, $2, $3, $4, $5, $6)",
+);
+static LOCK_CHANNEL: Sql = Sql::new("SELECT 1 FROM channels WHERE id = $1 FOR UPDATE");
+static MEMBER_NAME: Sql = Sql::new(
+    "SELECT u.username FROM members m JOIN users u ON u.id = m.user_id
+     WHERE m.channel_id = $1 AND m.user_id = $2",
+);
+static CHANNEL_POINTERS: Sql =
+    Sql::new("SELECT last_seq, pruned_through FROM channels WHERE id = $1");
 /// The columns [`event_from_row`] reads, from `events e JOIN users u ON u.id = e.author_id`.
 macro_rules! event_select {
     () => {
@@ -33,15 +41,14 @@ macro_rules! event_select {
          WHERE e.channel_id = $1 AND e.seq > $2 AND e.seq < $3"
     };
 }
-const PAGE_FORWARD: &str = concat!(event_select!(), " ORDER BY e.seq ASC LIMIT $4");
-const PAGE_BACK: &str = concat!(event_select!(), " ORDER BY e.seq DESC LIMIT $4");
-const OLD_EVENTS: &str =
-    "SELECT channel_id, max(seq) AS upto FROM events WHERE ts < $1 GROUP BY channel_id";
-const LONG_CHANNELS: &str =
-    "SELECT id AS channel_id, last_seq - $1 AS upto FROM channels WHERE last_seq - pruned_through > $1";
-const DELETE_EVENTS: &str = "DELETE FROM events WHERE channel_id = $1 AND seq <= $2";
-const ADVANCE_HORIZON: &str =
-    "UPDATE channels SET pruned_through = {greatest}(pruned_through, $1) WHERE id = $2";
+static PAGE_FORWARD: Sql = Sql::new(concat!(event_select!(), " ORDER BY e.seq ASC LIMIT $4"));
+static PAGE_BACK: Sql = Sql::new(concat!(event_select!(), " ORDER BY e.seq DESC LIMIT $4"));
+static OLD_EVENTS: Sql =
+    Sql::new("SELECT channel_id, max(seq) AS upto FROM events WHERE ts < $1 GROUP BY channel_id");
+static LONG_CHANNELS: Sql = Sql::new("SELECT id AS channel_id, last_seq - $1 AS upto FROM channels WHERE last_seq - pruned_through > $1");
+static DELETE_EVENTS: Sql = Sql::new("DELETE FROM events WHERE channel_id = $1 AND seq <= $2");
+static ADVANCE_HORIZON: Sql =
+    Sql::new("UPDATE channels SET pruned_through = {greatest}(pruned_through, $1) WHERE id = $2");
 
 /// A message to store with [`append_message`].
 #[derive(Debug, Clone)]
@@ -84,7 +91,7 @@ pub(super) async fn append_event<T: Tx>(
     author: UserRef,
     body: EventBody,
 ) -> Result<Event> {
-    let seq = match tx.fetch_optional(NEXT_SEQ, &[channel.into()]).await? {
+    let seq = match tx.fetch_optional(&NEXT_SEQ, &[channel.into()]).await? {
         Some(row) => row.seq("last_seq")?,
         None => return Err(StoreError::NotFound("channel".into())),
     };
@@ -106,7 +113,7 @@ pub(super) async fn append_event<T: Tx>(
         event.body.kind().into(),
         payload.as_str().into(),
     ];
-    tx.execute(INSERT_EVENT, &args).await?;
+    tx.execute(&INSERT_EVENT, &args).await?;
     Ok(event)
 }
 
@@ -126,10 +133,9 @@ pub(crate) async fn append_message<T: Tx>(
         body,
     } = message;
     // The same send retried on two nodes at once: the second waits here, then finds the first.
-    tx.lock_key(&format!("send:{}:{client_id}", sender.0))
-        .await?;
+    tx.lock_key(LockKey::Send(*sender, client_id)).await?;
     let earlier = tx
-        .fetch_optional(FIND_SEND, &[(*sender).into(), client_id.into()])
+        .fetch_optional(&FIND_SEND, &[(*sender).into(), client_id.into()])
         .await?;
     if let Some(row) = earlier {
         let record = send_from_row(&row, client_id)?;
@@ -140,9 +146,9 @@ pub(crate) async fn append_message<T: Tx>(
     }
     // Lock the channel before the membership check, so a removal cannot commit between the check
     // and the append.
-    tx.lock_rows(LOCK_CHANNEL, &[(*channel).into()]).await?;
+    tx.lock_rows(&LOCK_CHANNEL, &[(*channel).into()]).await?;
     let member = tx
-        .fetch_optional(MEMBER_NAME, &[(*channel).into(), (*sender).into()])
+        .fetch_optional(&MEMBER_NAME, &[(*channel).into(), (*sender).into()])
         .await?;
     let Some(member) = member else {
         return Ok(Err(StoreError::Forbidden(
@@ -166,7 +172,7 @@ pub(crate) async fn append_message<T: Tx>(
         event.id.into(),
         event.ts.into(),
     ];
-    tx.execute(INSERT_SEND, &args).await?;
+    tx.execute(&INSERT_SEND, &args).await?;
     let record = SendRecord {
         channel_id: *channel,
         client_id: client_id.clone(),
@@ -186,7 +192,7 @@ pub(super) async fn find_send<T: Tx>(
     client_id: &str,
 ) -> Result<Option<SendRecord>> {
     let row = tx
-        .fetch_optional(FIND_SEND, &[sender.into(), client_id.into()])
+        .fetch_optional(&FIND_SEND, &[sender.into(), client_id.into()])
         .await?;
     row.map(|row| send_from_row(&row, client_id)).transpose()
 }
@@ -197,7 +203,7 @@ pub(super) async fn history<T: Tx>(
     query: HistoryQuery,
 ) -> Result<HistoryPage> {
     let pointers = tx
-        .fetch_optional(CHANNEL_POINTERS, &[channel.into()])
+        .fetch_optional(&CHANNEL_POINTERS, &[channel.into()])
         .await?
         .ok_or_else(|| StoreError::NotFound("channel".into()))?;
     let last_seq = pointers.seq("last_seq")?;
@@ -206,7 +212,7 @@ pub(super) async fn history<T: Tx>(
     let ascending = query.after.is_some();
     let after = query.after.unwrap_or(0);
     let before = query.before.unwrap_or(u64::MAX);
-    let sql = if ascending { PAGE_FORWARD } else { PAGE_BACK };
+    let sql = if ascending { &PAGE_FORWARD } else { &PAGE_BACK };
     let args = [
         channel.into(),
         after.into(),
@@ -246,10 +252,10 @@ pub(super) async fn prune_cuts<T: Tx>(
     let mut rows = Vec::new();
     if let Some(age) = retention.max_age {
         let cutoff = now_ms().saturating_sub(i64::try_from(age.as_millis()).unwrap_or(i64::MAX));
-        rows.extend(tx.fetch_all(OLD_EVENTS, &[cutoff.into()]).await?);
+        rows.extend(tx.fetch_all(&OLD_EVENTS, &[cutoff.into()]).await?);
     }
     if let Some(max) = retention.max_events {
-        rows.extend(tx.fetch_all(LONG_CHANNELS, &[max.into()]).await?);
+        rows.extend(tx.fetch_all(&LONG_CHANNELS, &[max.into()]).await?);
     }
     rows.iter()
         .map(|row| Ok((ChannelId(row.int("channel_id")?), row.seq("upto")?)))
@@ -259,9 +265,9 @@ pub(super) async fn prune_cuts<T: Tx>(
 /// Deletes `channel`'s events through `upto` and moves its horizon. Returns how many went.
 pub(super) async fn cut<T: Tx>(tx: &mut T, channel: ChannelId, upto: u64) -> Result<u64> {
     let deleted = tx
-        .execute(DELETE_EVENTS, &[channel.into(), upto.into()])
+        .execute(&DELETE_EVENTS, &[channel.into(), upto.into()])
         .await?;
-    tx.execute(ADVANCE_HORIZON, &[upto.into(), channel.into()])
+    tx.execute(&ADVANCE_HORIZON, &[upto.into(), channel.into()])
         .await?;
     Ok(deleted)
 }

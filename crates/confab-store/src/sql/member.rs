@@ -8,24 +8,31 @@
 use confab_proto::{ChannelId, Event, EventBody, Member, Role, UserId, UserRef};
 
 use super::channel::INSERT_MEMBER;
+use super::dialect::Sql;
 use super::event::append_event;
 use super::user::user_ref;
 use super::{Row, Tx};
 use crate::snowflake::Snowflake;
 use crate::{Result, StoreError};
 
-const ROLE: &str = "SELECT role FROM members WHERE channel_id = $1 AND user_id = $2";
-const KIND_LOCKED: &str = "SELECT kind FROM channels WHERE id = $1{for_update}";
-const MEMBER_COUNT: &str = "SELECT member_count FROM channels WHERE id = $1";
-const COUNT_UP: &str = "UPDATE channels SET member_count = member_count + 1 WHERE id = $1";
-const COUNT_DOWN: &str = "UPDATE channels SET member_count = member_count - 1 WHERE id = $1";
-const DELETE_MEMBER: &str = "DELETE FROM members WHERE channel_id = $1 AND user_id = $2";
-const HEIR: &str = "SELECT user_id FROM members WHERE channel_id = $1
-     ORDER BY role = 'admin' DESC, joined_seq ASC, user_id ASC LIMIT 1";
-const SET_ROLE: &str = "UPDATE members SET role = $1 WHERE channel_id = $2 AND user_id = $3";
-const MEMBERS: &str =
+static ROLE: Sql = Sql::new("SELECT role FROM members WHERE channel_id = $1 AND user_id = $2");
+static KIND_LOCKED: Sql = Sql::new("SELECT kind FROM channels WHERE id = $1 {for_update}");
+static MEMBER_COUNT: Sql = Sql::new("SELECT member_count FROM channels WHERE id = $1");
+static COUNT_UP: Sql =
+    Sql::new("UPDATE channels SET member_count = member_count + 1 WHERE id = $1");
+static COUNT_DOWN: Sql =
+    Sql::new("UPDATE channels SET member_count = member_count - 1 WHERE id = $1");
+static DELETE_MEMBER: Sql = Sql::new("DELETE FROM members WHERE channel_id = $1 AND user_id = $2");
+static HEIR: Sql = Sql::new(
+    "SELECT user_id FROM members WHERE channel_id = $1
+     ORDER BY role = 'admin' DESC, joined_seq ASC, user_id ASC LIMIT 1",
+);
+static SET_ROLE: Sql =
+    Sql::new("UPDATE members SET role = $1 WHERE channel_id = $2 AND user_id = $3");
+static MEMBERS: Sql = Sql::new(
     "SELECT u.id, u.username, m.role FROM members m JOIN users u ON u.id = m.user_id
-     WHERE m.channel_id = $1 ORDER BY m.role = 'owner' DESC, m.joined_seq, u.id";
+     WHERE m.channel_id = $1 ORDER BY m.role = 'owner' DESC, m.joined_seq, u.id",
+);
 
 /// The `role` column.
 pub(super) fn role_from_row(row: &Row) -> Result<Role> {
@@ -40,14 +47,14 @@ pub(super) async fn role_in<T: Tx>(
     user: UserId,
 ) -> Result<Option<Role>> {
     let row = tx
-        .fetch_optional(ROLE, &[channel.into(), user.into()])
+        .fetch_optional(&ROLE, &[channel.into(), user.into()])
         .await?;
     row.as_ref().map(role_from_row).transpose()
 }
 
 /// Fails unless `channel` is a group, so membership may change; locks the channel's row.
 async fn require_group<T: Tx>(tx: &mut T, channel: ChannelId) -> Result<()> {
-    let row = tx.fetch_optional(KIND_LOCKED, &[channel.into()]).await?;
+    let row = tx.fetch_optional(&KIND_LOCKED, &[channel.into()]).await?;
     match row.map(|r| r.text("kind")).transpose()?.as_deref() {
         None => Err(StoreError::NotFound("channel".into())),
         Some("group") => Ok(()),
@@ -78,7 +85,7 @@ pub(super) async fn add_member<T: Tx>(
     if role_in(tx, channel, user).await?.is_some() {
         return Err(StoreError::Conflict("already a member".into()));
     }
-    let count = tx.fetch_one(MEMBER_COUNT, &[channel.into()]).await?;
+    let count = tx.fetch_one(&MEMBER_COUNT, &[channel.into()]).await?;
     if count.int("member_count")? >= i64::from(max_members) {
         return Err(StoreError::LimitExceeded(format!(
             "a group may have at most {max_members} members"
@@ -90,8 +97,8 @@ pub(super) async fn add_member<T: Tx>(
     let event = append_event(tx, ids, channel, author, body).await?;
     let role = Role::Member.as_str();
     let args = [channel.into(), user.into(), role.into(), event.seq.into()];
-    tx.execute(INSERT_MEMBER, &args).await?;
-    tx.execute(COUNT_UP, &[channel.into()]).await?;
+    tx.execute(&INSERT_MEMBER, &args).await?;
+    tx.execute(&COUNT_UP, &[channel.into()]).await?;
     Ok(event)
 }
 
@@ -128,14 +135,14 @@ pub(super) async fn remove_member<T: Tx>(
         }
     };
     let mut events = vec![append_event(tx, ids, channel, author.clone(), body).await?];
-    tx.execute(DELETE_MEMBER, &[channel.into(), user.into()])
+    tx.execute(&DELETE_MEMBER, &[channel.into(), user.into()])
         .await?;
-    tx.execute(COUNT_DOWN, &[channel.into()]).await?;
+    tx.execute(&COUNT_DOWN, &[channel.into()]).await?;
     if user == actor && actor_role == Role::Owner {
-        if let Some(heir) = tx.fetch_optional(HEIR, &[channel.into()]).await? {
+        if let Some(heir) = tx.fetch_optional(&HEIR, &[channel.into()]).await? {
             let heir = UserId(heir.int("user_id")?);
             let owner = Role::Owner.as_str();
-            tx.execute(SET_ROLE, &[owner.into(), channel.into(), heir.into()])
+            tx.execute(&SET_ROLE, &[owner.into(), channel.into(), heir.into()])
                 .await?;
             let body = EventBody::RoleChanged {
                 user: user_ref(tx, heir).await?,
@@ -177,7 +184,7 @@ pub(super) async fn set_role<T: Tx>(
         Some(_) => {}
     }
     let args = [role.as_str().into(), channel.into(), user.into()];
-    tx.execute(SET_ROLE, &args).await?;
+    tx.execute(&SET_ROLE, &args).await?;
     let author = user_ref(tx, actor).await?;
     let target = user_ref(tx, user).await?;
     let body = EventBody::RoleChanged { user: target, role };
@@ -185,7 +192,7 @@ pub(super) async fn set_role<T: Tx>(
 }
 
 pub(super) async fn members<T: Tx>(tx: &mut T, channel: ChannelId) -> Result<Vec<Member>> {
-    let rows = tx.fetch_all(MEMBERS, &[channel.into()]).await?;
+    let rows = tx.fetch_all(&MEMBERS, &[channel.into()]).await?;
     rows.iter()
         .map(|row| {
             Ok(Member {

@@ -3,6 +3,7 @@
 
 use confab_proto::{ChannelId, ReadState, Receipt, UserId};
 
+use super::dialect::Sql;
 use super::{Row, Tx};
 use crate::snowflake::now_ms;
 use crate::{Delivery, Result, StoreError};
@@ -13,35 +14,41 @@ macro_rules! clamped {
         "{least}($1, (SELECT last_seq FROM channels WHERE id = $2))"
     };
 }
-const MARK_READ: &str = concat!(
+static MARK_READ: Sql = Sql::new(concat!(
     "UPDATE members SET read_seq = {greatest}(read_seq, ",
     clamped!(),
     "), delivered_seq = {greatest}(delivered_seq, ",
     clamped!(),
     "), receipt_ts = $4 WHERE channel_id = $2 AND user_id = $3 RETURNING read_seq"
-);
-const MARK_DELIVERED: &str = concat!(
+));
+static MARK_DELIVERED: Sql = Sql::new(concat!(
     "UPDATE members SET delivered_seq = ",
     clamped!(),
     ", receipt_ts = $4 WHERE channel_id = $2 AND user_id = $3 AND delivered_seq < ",
     clamped!(),
     " RETURNING delivered_seq, read_seq,
        (SELECT member_count FROM channels WHERE id = $2) AS member_count"
+));
+static UNREAD: Sql = Sql::new(
+    "SELECT count(*) AS unread FROM events
+     WHERE channel_id = $1 AND seq > $2 AND kind = 'message' AND author_id <> $3",
 );
-const UNREAD: &str = "SELECT count(*) AS unread FROM events
-     WHERE channel_id = $1 AND seq > $2 AND kind = 'message' AND author_id <> $3";
-const RECEIPT: &str = "SELECT channel_id, user_id, delivered_seq, read_seq, receipt_ts FROM members
-     WHERE channel_id = $1 AND user_id = $2";
-const RECEIPTS: &str =
+static RECEIPT: Sql = Sql::new(
     "SELECT channel_id, user_id, delivered_seq, read_seq, receipt_ts FROM members
-     WHERE channel_id = $1 ORDER BY joined_seq, user_id";
-const RECEIPTS_SINCE: &str =
+     WHERE channel_id = $1 AND user_id = $2",
+);
+static RECEIPTS: Sql = Sql::new(
+    "SELECT channel_id, user_id, delivered_seq, read_seq, receipt_ts FROM members
+     WHERE channel_id = $1 ORDER BY joined_seq, user_id",
+);
+static RECEIPTS_SINCE: Sql = Sql::new(
     "SELECT o.channel_id, o.user_id, o.delivered_seq, o.read_seq, o.receipt_ts
      FROM members m
      JOIN channels c ON c.id = m.channel_id AND c.member_count <= $3
      JOIN members o ON o.channel_id = m.channel_id AND o.user_id <> m.user_id AND o.receipt_ts >= $2
      WHERE m.user_id = $1
-     ORDER BY o.receipt_ts";
+     ORDER BY o.receipt_ts",
+);
 
 fn receipt_from_row(row: &Row) -> Result<Receipt> {
     Ok(Receipt {
@@ -60,12 +67,12 @@ pub(super) async fn mark_read<T: Tx>(
     seq: u64,
 ) -> Result<ReadState> {
     let args = [seq.into(), channel.into(), user.into(), now_ms().into()];
-    let read_seq = match tx.fetch_optional(MARK_READ, &args).await? {
+    let read_seq = match tx.fetch_optional(&MARK_READ, &args).await? {
         Some(row) => row.seq("read_seq")?,
         None => return Err(StoreError::NotFound("channel".into())),
     };
     let args = [channel.into(), read_seq.into(), user.into()];
-    let unread = tx.fetch_one(UNREAD, &args).await?.seq("unread")?;
+    let unread = tx.fetch_one(&UNREAD, &args).await?.seq("unread")?;
     Ok(ReadState {
         channel_id: channel,
         read_seq,
@@ -88,7 +95,7 @@ pub(super) async fn mark_delivered<T: Tx>(
             d.user_id.into(),
             now.into(),
         ];
-        if let Some(row) = tx.fetch_optional(MARK_DELIVERED, &args).await? {
+        if let Some(row) = tx.fetch_optional(&MARK_DELIVERED, &args).await? {
             let receipt = Receipt {
                 channel_id: d.channel_id,
                 user_id: d.user_id,
@@ -108,13 +115,13 @@ pub(super) async fn receipt<T: Tx>(
     user: UserId,
 ) -> Result<Option<Receipt>> {
     let row = tx
-        .fetch_optional(RECEIPT, &[channel.into(), user.into()])
+        .fetch_optional(&RECEIPT, &[channel.into(), user.into()])
         .await?;
     row.as_ref().map(receipt_from_row).transpose()
 }
 
 pub(super) async fn receipts<T: Tx>(tx: &mut T, channel: ChannelId) -> Result<Vec<Receipt>> {
-    let rows = tx.fetch_all(RECEIPTS, &[channel.into()]).await?;
+    let rows = tx.fetch_all(&RECEIPTS, &[channel.into()]).await?;
     rows.iter().map(receipt_from_row).collect()
 }
 
@@ -125,6 +132,6 @@ pub(super) async fn receipts_since<T: Tx>(
     max_members: u32,
 ) -> Result<Vec<Receipt>> {
     let args = [user.into(), since.into(), max_members.into()];
-    let rows = tx.fetch_all(RECEIPTS_SINCE, &args).await?;
+    let rows = tx.fetch_all(&RECEIPTS_SINCE, &args).await?;
     rows.iter().map(receipt_from_row).collect()
 }

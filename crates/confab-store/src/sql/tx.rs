@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use confab_proto::{ChannelId, EventId, UserId};
 
+use super::dialect::Sql;
 use crate::{Result, StoreError};
 
 /// A statement's argument. Ids and counts are 64-bit integers in both dialects.
@@ -80,6 +81,26 @@ impl<'a> From<&'a [u8]> for Arg<'a> {
 impl<'a> From<Option<&'a str>> for Arg<'a> {
     fn from(v: Option<&'a str>) -> Self {
         v.map_or(Arg::Null, Arg::Text)
+    }
+}
+
+/// What a lock taken with [`Tx::lock_key`] is about. Its text is the lock's key: the same on every
+/// node, and kept the same across versions, so that nodes of two versions lock alike during a
+/// rolling upgrade.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum LockKey<'a> {
+    /// A send, by (sender, client id).
+    Send(UserId, &'a str),
+    /// A direct channel, by its pair key (`lo:hi`).
+    Direct(&'a str),
+}
+
+impl LockKey<'_> {
+    pub(crate) fn text(&self) -> String {
+        match self {
+            LockKey::Send(sender, client_id) => format!("send:{}:{client_id}", sender.0),
+            LockKey::Direct(pair) => (*pair).to_owned(),
+        }
     }
 }
 
@@ -156,49 +177,48 @@ impl Row {
 }
 
 /// A connection as the core uses it, inside a transaction for write jobs. Statements are the
-/// core's `&'static str` texts with `$1…$n` parameters and dialect markers; the implementation
-/// renders them ([`Dialect::render`](super::dialect::Dialect::render)) and keeps them prepared.
+/// core's static [`Sql`] texts with `$1…$n` parameters and dialect markers; the implementation
+/// runs them as its dialect renders them ([`Sql::render`]) and keeps them prepared.
 pub(crate) trait Tx: Send {
     /// Runs a query and returns all its rows.
     fn fetch_all<'a>(
         &'a mut self,
-        sql: &'static str,
+        sql: &'static Sql,
         args: &'a [Arg<'a>],
     ) -> impl Future<Output = Result<Vec<Row>>> + Send + 'a;
+
+    /// Runs a query and returns its first row, if any, without reading further.
+    fn fetch_optional<'a>(
+        &'a mut self,
+        sql: &'static Sql,
+        args: &'a [Arg<'a>],
+    ) -> impl Future<Output = Result<Option<Row>>> + Send + 'a;
 
     /// Runs a statement and returns how many rows it changed.
     fn execute<'a>(
         &'a mut self,
-        sql: &'static str,
+        sql: &'static Sql,
         args: &'a [Arg<'a>],
     ) -> impl Future<Output = Result<u64>> + Send + 'a;
 
     /// Holds a lock on `key` until the transaction ends, so that writers of the same key on other
     /// nodes take turns (PostgreSQL: an advisory lock). Nothing where one writer excludes all
     /// others anyway (SQLite).
-    fn lock_key<'a>(&'a mut self, key: &'a str) -> impl Future<Output = Result<()>> + Send + 'a;
+    fn lock_key<'a>(&'a mut self, key: LockKey<'a>)
+        -> impl Future<Output = Result<()>> + Send + 'a;
 
     /// Runs `sql`, a `SELECT … FOR UPDATE` whose only purpose is to lock rows until the
     /// transaction ends. Nothing where one writer excludes all others anyway (SQLite).
     fn lock_rows<'a>(
         &'a mut self,
-        sql: &'static str,
+        sql: &'static Sql,
         args: &'a [Arg<'a>],
     ) -> impl Future<Output = Result<()>> + Send + 'a;
-
-    /// Runs a query and returns its first row, if any.
-    fn fetch_optional<'a>(
-        &'a mut self,
-        sql: &'static str,
-        args: &'a [Arg<'a>],
-    ) -> impl Future<Output = Result<Option<Row>>> + Send + 'a {
-        async move { Ok(self.fetch_all(sql, args).await?.into_iter().next()) }
-    }
 
     /// Runs a query that always returns a row (an aggregate), and returns that row.
     fn fetch_one<'a>(
         &'a mut self,
-        sql: &'static str,
+        sql: &'static Sql,
         args: &'a [Arg<'a>],
     ) -> impl Future<Output = Result<Row>> + Send + 'a {
         async move {

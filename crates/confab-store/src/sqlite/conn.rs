@@ -1,30 +1,39 @@
-//! One SQLite connection as the core's [`Tx`]: statements rendered for SQLite, prepared once and
-//! kept in the connection's statement cache, run synchronously (rusqlite never yields, so the
+//! One SQLite connection as the core's [`Tx`]: statements rendered for SQLite, prepared on first
+//! use and kept for the connection's life, run synchronously (rusqlite never yields, so the
 //! futures it returns are already complete, and a job runs to its end in one poll: [`complete`]).
+//!
+//! Why statements are kept here rather than in rusqlite's statement cache: the cache costs a
+//! string key copy and two hashes of the statement text per use, a tenth of a message append.
+//! A kept statement borrows its connection, so [`Conn`] borrows the connection that its thread
+//! owns; and since the core's futures must be `Send` for PostgreSQL, the connection and its
+//! statements sit in a [`SendWrapper`], which checks that they are only ever touched on the
+//! thread that made them (they are: a job runs on its connection's thread).
 
+use std::collections::HashMap;
 use std::future::{ready, Future};
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::pin::pin;
-use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use rusqlite::types::ValueRef;
-use rusqlite::{CachedStatement, Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, PrepFlags, Statement};
+use send_wrapper::SendWrapper;
 
-use crate::sql::dialect::Dialect;
-use crate::sql::{Arg, Row, Tx, Value};
+use crate::sql::dialect::{Dialect, Sql};
+use crate::sql::{Arg, LockKey, Row, Tx, Value};
 use crate::{Result, StoreError};
 
 /// How long a statement waits for another process holding the database's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Prepared statements kept per connection: more than the core has, so none is prepared twice.
-const STATEMENT_CACHE: usize = 128;
+static BEGIN: Sql = Sql::new("BEGIN IMMEDIATE");
+static COMMIT: Sql = Sql::new("COMMIT");
+static ROLLBACK: Sql = Sql::new("ROLLBACK");
 
 /// Work for a connection's thread; it answers its caller itself.
-pub(crate) type Job = Box<dyn FnOnce(&mut Conn) + Send>;
+pub(crate) type Job = Box<dyn for<'c> FnOnce(&mut Conn<'c>) + Send>;
 
 /// Runs a job's future to its end on the calling thread. The core's futures over a [`Conn`] never
 /// wait (every statement is done when its call returns), so one poll finishes them. A panic is
@@ -46,73 +55,90 @@ pub(crate) fn complete<T>(future: impl Future<Output = Result<T>>) -> Result<T> 
     polled.unwrap_or_else(|_| Err(StoreError::Backend("a store job panicked".into())))
 }
 
-/// A connection owned by one of the store's threads.
-pub(crate) struct Conn {
-    conn: Connection,
+/// Opens the connection that writes: creates the file if missing, WAL mode (persistent in the
+/// file; in WAL mode `synchronous = NORMAL` survives a process crash, a power loss may lose the
+/// last commits), foreign keys on. WAL checkpoints stay automatic.
+pub(crate) fn open_writer(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        tracing::warn!(path = %path.display(), mode, "sqlite store is not in WAL mode");
+    }
+    conn.execute_batch(
+        "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;
+         PRAGMA cache_size = -65536;",
+    )?;
+    Ok(conn)
 }
 
-impl Conn {
-    /// Opens the connection that writes: creates the file if missing, WAL mode (persistent in the
-    /// file; in WAL mode `synchronous = NORMAL` survives a process crash, a power loss may lose
-    /// the last commits), foreign keys on. WAL checkpoints stay automatic.
-    pub(crate) fn open_writer(path: &Path) -> Result<Conn> {
-        let conn = Connection::open(path)?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
-        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            tracing::warn!(path = %path.display(), mode, "sqlite store is not in WAL mode");
-        }
-        conn.execute_batch(
-            "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;
-             PRAGMA cache_size = -65536;",
-        )?;
-        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-        Ok(Conn { conn })
-    }
+/// Opens a read-only connection; in WAL mode it reads the last commit and never waits for the
+/// writer.
+pub(crate) fn open_reader(path: &Path) -> Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_URI
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    Ok(conn)
+}
 
-    /// Opens a read-only connection; in WAL mode it reads the last commit and never waits for
-    /// the writer.
-    pub(crate) fn open_reader(path: &Path) -> Result<Conn> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
-            | OpenFlags::SQLITE_OPEN_URI
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags)?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
-        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-        Ok(Conn { conn })
-    }
+/// A connection owned by one of the store's threads, with the statements prepared on it.
+pub(crate) struct Conn<'c>(SendWrapper<Kept<'c>>);
 
-    /// The connection itself, for migrations.
-    pub(crate) fn raw(&mut self) -> &mut Connection {
-        &mut self.conn
+struct Kept<'c> {
+    conn: &'c Connection,
+    /// By the address of the core's [`Sql`].
+    statements: HashMap<usize, Statement<'c>>,
+}
+
+impl<'c> Conn<'c> {
+    /// `conn`, on the thread that owns it.
+    pub(crate) fn new(conn: &'c Connection) -> Conn<'c> {
+        Conn(SendWrapper::new(Kept {
+            conn,
+            statements: HashMap::new(),
+        }))
     }
 
     /// Runs `f` in a transaction that holds SQLite's write lock from the start (`BEGIN
     /// IMMEDIATE`), so that other processes sharing the file wait for it (busy timeout) instead of
     /// failing half-way. Commits when `f` returns `Ok`, rolls back when it returns `Err`.
-    pub(crate) fn transaction<T>(&mut self, f: impl FnOnce(&mut Conn) -> Result<T>) -> Result<T> {
-        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+    pub(crate) fn transaction<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        self.execute_now(&BEGIN, &[])?;
         let result = f(self).and_then(|value| {
-            self.conn.execute_batch("COMMIT")?;
+            self.execute_now(&COMMIT, &[])?;
             Ok(value)
         });
-        if result.is_err() && !self.conn.is_autocommit() {
-            if let Err(e) = self.conn.execute_batch("ROLLBACK") {
+        if result.is_err() && !self.0.conn.is_autocommit() {
+            if let Err(e) = self.execute_now(&ROLLBACK, &[]) {
                 tracing::warn!(error = %e, "sqlite rollback failed");
             }
         }
         result
     }
 
-    fn prepare(&self, sql: &'static str, args: &[Arg<'_>]) -> Result<CachedStatement<'_>> {
-        let mut stmt = self.conn.prepare_cached(Dialect::Sqlite.render(sql))?;
+    /// `sql`'s statement, prepared the first time, with `args` bound.
+    fn bound(&mut self, sql: &'static Sql, args: &[Arg<'_>]) -> Result<&mut Statement<'c>> {
+        let Kept { conn, statements } = &mut *self.0;
+        let stmt = match statements.entry(std::ptr::from_ref(sql) as usize) {
+            std::collections::hash_map::Entry::Occupied(kept) => kept.into_mut(),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(conn.prepare_with_flags(
+                    sql.render(Dialect::Sqlite),
+                    PrepFlags::SQLITE_PREPARE_PERSISTENT,
+                )?)
+            }
+        };
         if stmt.parameter_count() != args.len() {
             return Err(StoreError::Backend(format!(
-                "{} arguments for {} parameters in {sql:?}",
+                "{} arguments for {} parameters in {:?}",
                 args.len(),
-                stmt.parameter_count()
+                stmt.parameter_count(),
+                sql.text()
             )));
         }
+        // Every parameter is bound each time, so no earlier value lingers.
         for (i, arg) in args.iter().enumerate() {
             match *arg {
                 Arg::Int(v) => stmt.raw_bind_parameter(i + 1, v)?,
@@ -124,23 +150,21 @@ impl Conn {
         Ok(stmt)
     }
 
-    fn fetch_now(&mut self, sql: &'static str, args: &[Arg<'_>]) -> Result<Vec<Row>> {
-        let mut stmt = self.prepare(sql, args)?;
+    /// Runs a query and returns its first `limit` rows.
+    fn fetch_now(&mut self, sql: &'static Sql, args: &[Arg<'_>], limit: usize) -> Result<Vec<Row>> {
+        let stmt = self.bound(sql, args)?;
         let width = stmt.column_count();
-        // The names are read once per result, and only when there is a row.
-        let mut columns: Option<Arc<[String]>> = None;
         let mut out = Vec::new();
+        // Dropping `rows` resets the statement for its next use.
         let mut rows = stmt.raw_query();
-        while let Some(row) = rows.next()? {
-            let columns = match &columns {
-                Some(c) => c.clone(),
-                None => {
-                    let names: Vec<String> = (0..width)
-                        .map(|i| Ok(row.as_ref().column_name(i)?.to_owned()))
-                        .collect::<Result<_>>()?;
-                    columns.insert(Arc::from(names)).clone()
-                }
+        while out.len() < limit {
+            let Some(row) = rows.next()? else { break };
+            let names = || {
+                (0..width)
+                    .map(|i| Ok(row.as_ref().column_name(i)?.to_owned()))
+                    .collect()
             };
+            let columns = sql.columns(Dialect::Sqlite, names)?;
             let mut values = Vec::with_capacity(width);
             for i in 0..width {
                 values.push(match row.get_ref(i)? {
@@ -162,37 +186,51 @@ impl Conn {
         Ok(out)
     }
 
-    fn execute_now(&mut self, sql: &'static str, args: &[Arg<'_>]) -> Result<u64> {
-        Ok(self.prepare(sql, args)?.raw_execute()? as u64)
+    fn execute_now(&mut self, sql: &'static Sql, args: &[Arg<'_>]) -> Result<u64> {
+        Ok(self.bound(sql, args)?.raw_execute()? as u64)
     }
 }
 
-impl Tx for Conn {
+impl Tx for Conn<'_> {
     fn fetch_all<'a>(
         &'a mut self,
-        sql: &'static str,
+        sql: &'static Sql,
         args: &'a [Arg<'a>],
     ) -> impl Future<Output = Result<Vec<Row>>> + Send + 'a {
-        ready(self.fetch_now(sql, args))
+        ready(self.fetch_now(sql, args, usize::MAX))
+    }
+
+    fn fetch_optional<'a>(
+        &'a mut self,
+        sql: &'static Sql,
+        args: &'a [Arg<'a>],
+    ) -> impl Future<Output = Result<Option<Row>>> + Send + 'a {
+        ready(
+            self.fetch_now(sql, args, 1)
+                .map(|rows| rows.into_iter().next()),
+        )
     }
 
     fn execute<'a>(
         &'a mut self,
-        sql: &'static str,
+        sql: &'static Sql,
         args: &'a [Arg<'a>],
     ) -> impl Future<Output = Result<u64>> + Send + 'a {
         ready(self.execute_now(sql, args))
     }
 
     /// Nothing to lock: this connection's thread is the only writer.
-    fn lock_key<'a>(&'a mut self, _key: &'a str) -> impl Future<Output = Result<()>> + Send + 'a {
+    fn lock_key<'a>(
+        &'a mut self,
+        _key: LockKey<'a>,
+    ) -> impl Future<Output = Result<()>> + Send + 'a {
         ready(Ok(()))
     }
 
     /// Nothing to lock: this connection's thread is the only writer.
     fn lock_rows<'a>(
         &'a mut self,
-        _sql: &'static str,
+        _sql: &'static Sql,
         _args: &'a [Arg<'a>],
     ) -> impl Future<Output = Result<()>> + Send + 'a {
         ready(Ok(()))

@@ -4,9 +4,10 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use super::conn::{Conn, Job};
+use super::conn::{open_reader, Conn, Job};
 use crate::{Result, StoreError};
 
 /// Reader threads (and connections).
@@ -30,7 +31,7 @@ pub(super) fn spawn(path: &Path) -> Result<mpsc::Sender<Request>> {
     let (tx, rx) = mpsc::channel(QUEUE);
     let rx = Arc::new(Mutex::new(rx));
     for i in 0..READERS {
-        let conn = Conn::open_reader(path)?;
+        let conn = open_reader(path)?;
         let rx = rx.clone();
         std::thread::Builder::new()
             .name(format!("confab-sqlite-reader-{i}"))
@@ -42,7 +43,8 @@ pub(super) fn spawn(path: &Path) -> Result<mpsc::Sender<Request>> {
     Ok(tx)
 }
 
-fn run(mut conn: Conn, rx: &Mutex<mpsc::Receiver<Request>>) {
+fn run(connection: Connection, rx: &Mutex<mpsc::Receiver<Request>>) {
+    let mut conn = Conn::new(&connection);
     loop {
         // One idle reader waits on the queue while the others wait for the lock.
         let request = rx
@@ -53,6 +55,7 @@ fn run(mut conn: Conn, rx: &Mutex<mpsc::Receiver<Request>>) {
             Some(Request::Job(job)) => job(&mut conn),
             Some(Request::Close(done)) => {
                 drop(conn);
+                drop(connection);
                 let _ = done.send(());
                 return;
             }

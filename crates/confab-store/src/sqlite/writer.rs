@@ -15,6 +15,7 @@
 
 use std::sync::Arc;
 
+use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use super::conn::{complete, Conn, Job};
@@ -47,7 +48,7 @@ pub(super) struct Append {
 
 /// Starts the writer thread on `conn`. The thread ends (and closes the connection) when asked to,
 /// or when every sender is dropped, that is with the last clone of the store.
-pub(super) fn spawn(conn: Conn) -> Result<mpsc::Sender<Request>> {
+pub(super) fn spawn(conn: Connection) -> Result<mpsc::Sender<Request>> {
     let (tx, rx) = mpsc::channel(QUEUE);
     std::thread::Builder::new()
         .name("confab-sqlite-writer".into())
@@ -56,7 +57,8 @@ pub(super) fn spawn(conn: Conn) -> Result<mpsc::Sender<Request>> {
     Ok(tx)
 }
 
-fn run(mut conn: Conn, mut rx: mpsc::Receiver<Request>) {
+fn run(connection: Connection, mut rx: mpsc::Receiver<Request>) {
+    let mut conn = Conn::new(&connection);
     let mut batch = Vec::with_capacity(MAX_BATCH);
     // A request taken while filling a batch, to run next.
     let mut next = None;
@@ -82,6 +84,7 @@ fn run(mut conn: Conn, mut rx: mpsc::Receiver<Request>) {
             }
             Request::Close(done) => {
                 drop(conn);
+                drop(connection);
                 let _ = done.send(());
                 return;
             }
@@ -90,7 +93,7 @@ fn run(mut conn: Conn, mut rx: mpsc::Receiver<Request>) {
 }
 
 /// Stores a batch and answers each of its callers.
-fn append_batch(conn: &mut Conn, batch: &mut Vec<Append>) {
+fn append_batch(conn: &mut Conn<'_>, batch: &mut Vec<Append>) {
     let results = match store(conn, batch) {
         Ok(results) => results,
         Err(e) if batch.len() == 1 => vec![Err(e)],
@@ -118,7 +121,7 @@ fn append_batch(conn: &mut Conn, batch: &mut Vec<Append>) {
 }
 
 /// Stores a batch in one transaction; the outer error means nothing was stored.
-fn store(conn: &mut Conn, batch: &[Append]) -> Result<Vec<Result<Appended>>> {
+fn store(conn: &mut Conn<'_>, batch: &[Append]) -> Result<Vec<Result<Appended>>> {
     conn.transaction(|conn| {
         complete(async {
             let mut results = Vec::with_capacity(batch.len());
