@@ -158,3 +158,22 @@ impl Backend for Sqlite {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Search will need FTS5: the bundled SQLite must keep it.
+    #[test]
+    fn the_bundled_sqlite_has_fts5() {
+        let conn = rusqlite::Connection::open_in_memory().expect("open");
+        conn.execute_batch(
+            "CREATE VIRTUAL TABLE t USING fts5(body); INSERT INTO t VALUES ('hello world');",
+        )
+        .expect("fts5");
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM t WHERE t MATCH 'hello'", [], |r| {
+                r.get(0)
+            })
+            .expect("match");
+        assert_eq!(n, 1);
+    }
+}
