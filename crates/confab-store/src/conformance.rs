@@ -33,18 +33,40 @@ pub async fn run(store: Arc<dyn Store>) {
     receipt::receipts_and_positions(&*store, &tag).await;
 }
 
+/// A page of `channel`'s history.
+pub(super) async fn page(
+    store: &dyn Store,
+    channel: ChannelId,
+    query: HistoryQuery,
+) -> HistoryPage {
+    store.history(channel, query).await.expect("history")
+}
+
 /// The newest `limit` events of `channel`.
 pub(super) async fn newest_page(store: &dyn Store, channel: ChannelId, limit: u32) -> HistoryPage {
-    store
-        .history(
-            channel,
-            HistoryQuery {
-                limit,
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("history")
+    let query = HistoryQuery {
+        limit,
+        ..Default::default()
+    };
+    page(store, channel, query).await
+}
+
+/// At most `limit` events with `seq > after`, oldest first.
+pub(super) fn after(after: u64, limit: u32) -> HistoryQuery {
+    HistoryQuery {
+        after: Some(after),
+        before: None,
+        limit,
+    }
+}
+
+/// At most `limit` of the newest events with `seq < before`.
+pub(super) fn before(before: u64, limit: u32) -> HistoryQuery {
+    HistoryQuery {
+        after: None,
+        before: Some(before),
+        limit,
+    }
 }
 
 /// A new user named `name`.

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use confab_proto::ChannelId;
 
-use super::{new_user, newest_page};
+use super::{after, before, new_user, newest_page, page};
 use crate::{HistoryQuery, Retention, Store, StoreError};
 
 pub(super) async fn history_pages(store: &dyn Store, tag: &str) {
@@ -28,61 +28,29 @@ pub(super) async fn history_pages(store: &dyn Store, tag: &str) {
     assert!(newest.has_more);
     assert_eq!(newest.last_seq, 26);
     // Back from there.
-    let older = store
-        .history(
-            ch,
-            HistoryQuery {
-                before: Some(17),
-                limit: 10,
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("h");
+    let older = page(store, ch, before(17, 10)).await;
     assert_eq!(older.events.first().map(|e| e.seq), Some(7));
     assert_eq!(older.events.last().map(|e| e.seq), Some(16));
-    let oldest = store
-        .history(
-            ch,
-            HistoryQuery {
-                before: Some(7),
-                limit: 10,
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("h");
+    let oldest = page(store, ch, before(7, 10)).await;
     assert_eq!(oldest.events.len(), 6);
     assert!(!oldest.has_more);
     assert!(!oldest.truncated, "nothing was pruned");
     // Forward from a cursor, and a closed range.
-    let fwd = store
-        .history(
-            ch,
-            HistoryQuery {
-                after: Some(20),
-                limit: 3,
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("h");
+    let fwd = page(store, ch, after(20, 3)).await;
     assert_eq!(
         fwd.events.iter().map(|e| e.seq).collect::<Vec<_>>(),
         vec![21, 22, 23]
     );
     assert!(fwd.has_more);
-    let range = store
-        .history(
-            ch,
-            HistoryQuery {
-                after: Some(20),
-                before: Some(23),
-                limit: 50,
-            },
-        )
-        .await
-        .expect("h");
+    let range = page(
+        store,
+        ch,
+        HistoryQuery {
+            after: Some(20),
+            ..before(23, 50)
+        },
+    )
+    .await;
     assert_eq!(
         range.events.iter().map(|e| e.seq).collect::<Vec<_>>(),
         vec![21, 22]
@@ -122,45 +90,15 @@ pub(super) async fn retention_prunes_and_says_so(store: &dyn Store, tag: &str) {
         })
         .await
         .expect("prune");
-    let page = store
-        .history(
-            ch,
-            HistoryQuery {
-                after: Some(0),
-                limit: 100,
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("h");
-    assert_eq!(page.pruned_through, 21);
-    assert!(page.truncated, "asking from seq 0 reaches past the horizon");
-    assert_eq!(page.events.first().map(|e| e.seq), Some(22));
-    assert_eq!(page.events.len(), 10);
+    let kept = page(store, ch, after(0, 100)).await;
+    assert_eq!(kept.pruned_through, 21);
+    assert!(kept.truncated, "asking from seq 0 reaches past the horizon");
+    assert_eq!(kept.events.first().map(|e| e.seq), Some(22));
+    assert_eq!(kept.events.len(), 10);
     // Paging back below the horizon says so too.
-    let below = store
-        .history(
-            ch,
-            HistoryQuery {
-                before: Some(10),
-                limit: 100,
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("h");
+    let below = page(store, ch, before(10, 100)).await;
     assert!(below.events.is_empty() && below.truncated);
-    let newer = store
-        .history(
-            ch,
-            HistoryQuery {
-                after: Some(25),
-                limit: 100,
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("h");
+    let newer = page(store, ch, after(25, 100)).await;
     assert!(!newer.truncated);
     // A pruned message's idempotency record survives: the retry gets its original ack.
     let again = store
