@@ -31,7 +31,7 @@ use crate::snowflake::Snowflake;
 use crate::{Appended, Result};
 
 /// A boxed future that may move between threads: what a job returns.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// The [`Store`](crate::Store) implementation, generic over where the SQL runs.
 /// [`SqliteStore`](crate::SqliteStore) and [`PostgresStore`](crate::PostgresStore) are this type

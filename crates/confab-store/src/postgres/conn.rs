@@ -3,8 +3,6 @@
 //! by the rendered text, which [`Dialect::render`] keeps stable); rows are copied into owned cells
 //! by column type.
 
-use std::future::Future;
-
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
@@ -72,56 +70,37 @@ fn owned(sql: &'static Sql, row: &PgRow) -> Result<Row> {
 }
 
 impl Tx for PgConn {
-    fn fetch_all<'a>(
+    async fn fetch_all<'a>(
         &'a mut self,
         sql: &'static Sql,
         args: &'a [Arg<'a>],
-    ) -> impl Future<Output = Result<Vec<Row>>> + Send + 'a {
-        async move {
-            let rows = query(sql, args).fetch_all(self.conn()).await?;
-            rows.iter().map(|row| owned(sql, row)).collect()
-        }
+    ) -> Result<Vec<Row>> {
+        let rows = query(sql, args).fetch_all(self.conn()).await?;
+        rows.iter().map(|row| owned(sql, row)).collect()
     }
 
-    fn fetch_optional<'a>(
+    async fn fetch_optional<'a>(
         &'a mut self,
         sql: &'static Sql,
         args: &'a [Arg<'a>],
-    ) -> impl Future<Output = Result<Option<Row>>> + Send + 'a {
-        async move {
-            let row = query(sql, args).fetch_optional(self.conn()).await?;
-            row.map(|row| owned(sql, &row)).transpose()
-        }
+    ) -> Result<Option<Row>> {
+        let row = query(sql, args).fetch_optional(self.conn()).await?;
+        row.map(|row| owned(sql, &row)).transpose()
     }
 
-    fn execute<'a>(
-        &'a mut self,
-        sql: &'static Sql,
-        args: &'a [Arg<'a>],
-    ) -> impl Future<Output = Result<u64>> + Send + 'a {
-        async move { Ok(query(sql, args).execute(self.conn()).await?.rows_affected()) }
+    async fn execute<'a>(&'a mut self, sql: &'static Sql, args: &'a [Arg<'a>]) -> Result<u64> {
+        Ok(query(sql, args).execute(self.conn()).await?.rows_affected())
     }
 
-    fn lock_key<'a>(
-        &'a mut self,
-        key: LockKey<'a>,
-    ) -> impl Future<Output = Result<()>> + Send + 'a {
+    async fn lock_key<'a>(&'a mut self, key: LockKey<'a>) -> Result<()> {
         static LOCK: Sql = Sql::new("SELECT pg_advisory_xact_lock(hashtext($1))");
-        async move {
-            let key = key.text();
-            self.execute(&LOCK, &[key.as_str().into()]).await?;
-            Ok(())
-        }
+        let key = key.text();
+        self.execute(&LOCK, &[key.as_str().into()]).await?;
+        Ok(())
     }
 
-    fn lock_rows<'a>(
-        &'a mut self,
-        sql: &'static Sql,
-        args: &'a [Arg<'a>],
-    ) -> impl Future<Output = Result<()>> + Send + 'a {
-        async move {
-            self.execute(sql, args).await?;
-            Ok(())
-        }
+    async fn lock_rows<'a>(&'a mut self, sql: &'static Sql, args: &'a [Arg<'a>]) -> Result<()> {
+        self.execute(sql, args).await?;
+        Ok(())
     }
 }

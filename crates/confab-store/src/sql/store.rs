@@ -21,7 +21,7 @@ impl<B: Backend> Store for SqlStore<B> {
             username.to_owned(),
             password_hash.to_owned(),
         );
-        (self.backend)
+        self.backend
             .write(move |tx| {
                 Box::pin(async move { user::create_user(tx, &ids, &name, &hash).await })
             })
@@ -30,7 +30,7 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn credentials(&self, username: &str) -> Result<Option<Credentials>> {
         let name = username.to_owned();
-        (self.backend)
+        self.backend
             .read(move |tx| Box::pin(async move { user::credentials(tx, &name).await }))
             .await
     }
@@ -43,7 +43,7 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn users_by_prefix(&self, prefix: &str, limit: u32) -> Result<Vec<User>> {
         let prefix = prefix.to_owned();
-        (self.backend)
+        self.backend
             .read(move |tx| {
                 Box::pin(async move { user::users_by_prefix(tx, &prefix, limit).await })
             })
@@ -52,35 +52,35 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn users_by_name(&self, usernames: &[String]) -> Result<Vec<User>> {
         let names = usernames.to_vec();
-        (self.backend)
+        self.backend
             .read(move |tx| Box::pin(async move { user::users_by_name(tx, &names).await }))
             .await
     }
 
     async fn insert_token(&self, token_hash: &[u8], user: UserId) -> Result<()> {
         let hash = token_hash.to_vec();
-        (self.backend)
+        self.backend
             .write(move |tx| Box::pin(async move { user::insert_token(tx, &hash, user).await }))
             .await
     }
 
     async fn token_user(&self, token_hash: &[u8]) -> Result<Option<User>> {
         let hash = token_hash.to_vec();
-        (self.backend)
+        self.backend
             .read(move |tx| Box::pin(async move { user::token_user(tx, &hash).await }))
             .await
     }
 
     async fn delete_token(&self, token_hash: &[u8]) -> Result<bool> {
         let hash = token_hash.to_vec();
-        (self.backend)
+        self.backend
             .write(move |tx| Box::pin(async move { user::delete_token(tx, &hash).await }))
             .await
     }
 
     async fn create_direct(&self, a: UserId, b: UserId) -> Result<DirectChannel> {
         let ids = self.ids.clone();
-        (self.backend)
+        self.backend
             .write(move |tx| Box::pin(async move { channel::create_direct(tx, &ids, a, b).await }))
             .await
     }
@@ -93,7 +93,7 @@ impl<B: Backend> Store for SqlStore<B> {
         max_members: u32,
     ) -> Result<Event> {
         let (ids, name, members) = (self.ids.clone(), name.to_owned(), members.to_vec());
-        (self.backend)
+        self.backend
             .write(move |tx| {
                 Box::pin(async move {
                     channel::create_group(tx, &ids, owner, &name, &members, max_members).await
@@ -110,7 +110,7 @@ impl<B: Backend> Store for SqlStore<B> {
         max_members: u32,
     ) -> Result<Event> {
         let ids = self.ids.clone();
-        (self.backend)
+        self.backend
             .write(move |tx| {
                 Box::pin(async move {
                     member::add_member(tx, &ids, channel, actor, user, max_members).await
@@ -126,7 +126,7 @@ impl<B: Backend> Store for SqlStore<B> {
         user: UserId,
     ) -> Result<Vec<Event>> {
         let ids = self.ids.clone();
-        (self.backend)
+        self.backend
             .write(move |tx| {
                 Box::pin(async move { member::remove_member(tx, &ids, channel, actor, user).await })
             })
@@ -141,7 +141,7 @@ impl<B: Backend> Store for SqlStore<B> {
         role: Role,
     ) -> Result<Event> {
         let ids = self.ids.clone();
-        (self.backend)
+        self.backend
             .write(move |tx| {
                 Box::pin(
                     async move { member::set_role(tx, &ids, channel, actor, user, role).await },
@@ -168,43 +168,43 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn find_send(&self, sender: UserId, client_id: &str) -> Result<Option<SendRecord>> {
         let client_id = client_id.to_owned();
-        (self.backend)
+        self.backend
             .read(move |tx| Box::pin(async move { event::find_send(tx, sender, &client_id).await }))
             .await
     }
 
     async fn member_role(&self, channel: ChannelId, user: UserId) -> Result<Option<Role>> {
-        (self.backend)
+        self.backend
             .read(move |tx| Box::pin(member::role_in(tx, channel, user)))
             .await
     }
 
     async fn members(&self, channel: ChannelId) -> Result<Vec<Member>> {
-        (self.backend)
+        self.backend
             .read(move |tx| Box::pin(member::members(tx, channel)))
             .await
     }
 
     async fn channels_of(&self, user: UserId) -> Result<Vec<ChannelSummary>> {
-        (self.backend)
+        self.backend
             .read(move |tx| Box::pin(channel::channels_of(tx, user)))
             .await
     }
 
     async fn channel_of(&self, channel: ChannelId, user: UserId) -> Result<Option<ChannelSummary>> {
-        (self.backend)
+        self.backend
             .read(move |tx| Box::pin(channel::channel_of(tx, channel, user)))
             .await
     }
 
     async fn history(&self, channel: ChannelId, query: HistoryQuery) -> Result<HistoryPage> {
-        (self.backend)
+        self.backend
             .read(move |tx| Box::pin(event::history(tx, channel, query)))
             .await
     }
 
     async fn mark_read(&self, channel: ChannelId, user: UserId, seq: u64) -> Result<ReadState> {
-        (self.backend)
+        self.backend
             .write(move |tx| Box::pin(receipt::mark_read(tx, channel, user, seq)))
             .await
     }
@@ -215,7 +215,7 @@ impl<B: Backend> Store for SqlStore<B> {
             return Ok(Vec::new());
         }
         let deliveries = deliveries.to_vec();
-        (self.backend)
+        self.backend
             .write(move |tx| {
                 Box::pin(async move { receipt::mark_delivered(tx, &deliveries).await })
             })
@@ -223,13 +223,13 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     async fn receipt(&self, channel: ChannelId, user: UserId) -> Result<Option<Receipt>> {
-        (self.backend)
+        self.backend
             .read(move |tx| Box::pin(receipt::receipt(tx, channel, user)))
             .await
     }
 
     async fn receipts(&self, channel: ChannelId) -> Result<Vec<Receipt>> {
-        (self.backend)
+        self.backend
             .read(move |tx| Box::pin(receipt::receipts(tx, channel)))
             .await
     }
@@ -240,25 +240,27 @@ impl<B: Backend> Store for SqlStore<B> {
         since: i64,
         max_members: u32,
     ) -> Result<Vec<Receipt>> {
-        (self.backend)
+        self.backend
             .read(move |tx| Box::pin(receipt::receipts_since(tx, user, since, max_members)))
             .await
     }
 
     async fn positions(&self, user: UserId) -> Result<Vec<Position>> {
-        (self.backend)
+        self.backend
             .read(move |tx| Box::pin(channel::positions(tx, user)))
             .await
     }
 
     async fn prune(&self, retention: Retention) -> Result<u64> {
-        let cuts = (self.backend)
+        let cuts = self
+            .backend
             .read(move |tx| Box::pin(event::prune_cuts(tx, retention)))
             .await?;
         let mut deleted = 0;
         // One short transaction per channel, so pruning never holds the writer for long.
         for (channel, upto) in cuts {
-            deleted += (self.backend)
+            deleted += self
+                .backend
                 .write(move |tx| Box::pin(event::cut(tx, channel, upto)))
                 .await?;
         }
@@ -266,19 +268,19 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     async fn touch_last_seen(&self, user: UserId, ts: i64) -> Result<()> {
-        (self.backend)
+        self.backend
             .write(move |tx| Box::pin(user::touch_last_seen(tx, user, ts)))
             .await
     }
 
     async fn last_seen(&self, user: UserId) -> Result<Option<i64>> {
-        (self.backend)
+        self.backend
             .read(move |tx| Box::pin(user::last_seen(tx, user)))
             .await
     }
 
     async fn contacts(&self, user: UserId, max_members: u32) -> Result<Vec<UserId>> {
-        (self.backend)
+        self.backend
             .read(move |tx| Box::pin(user::contacts(tx, user, max_members)))
             .await
     }
