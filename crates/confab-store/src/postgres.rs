@@ -1,7 +1,7 @@
 //! The scale-out store: PostgreSQL, shared by every node of a cluster.
 //!
 //! This backend only connects, migrates and runs jobs; the rules are the SQL core's
-//! ([`crate::sql`]). Writes are READ COMMITTED transactions; what orders writers across nodes is
+//! (`sql`). Writes are READ COMMITTED transactions; what orders writers across nodes is
 //! locks the core takes: the channel's row (`FOR UPDATE`) before `seq` assignment and membership
 //! checks, and advisory locks on a send's (sender, client id) and on a direct channel's pair, so
 //! that the same send retried on two nodes, or the same direct channel created twice, waits for

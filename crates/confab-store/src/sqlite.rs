@@ -1,10 +1,10 @@
 //! The embedded default store: one SQLite file in WAL mode.
 //!
 //! This backend only connects, migrates and schedules; the rules are the SQL core's
-//! ([`crate::sql`]). Every write runs on one writer thread ([`writer`]) that owns the only
+//! (`sql`). Every write runs on one writer thread (`sqlite/writer`) that owns the only
 //! connection that writes: write jobs run in arrival order, each in a `BEGIN IMMEDIATE`
 //! transaction, and queued message appends are stored together (group commit). Reads run on a few
-//! reader threads ([`reader`]) with read-only connections, which in WAL mode see the last commit
+//! reader threads (`sqlite/reader`) with read-only connections, which in WAL mode see the last commit
 //! and never wait for the writer. Another process sharing the file waits for the write lock (busy
 //! timeout) instead of failing half-way.
 
