@@ -3,12 +3,20 @@
 //! # Layout
 //!
 //! - [`Store`]: the trait every backend implements, each method documenting its guarantee.
-//! - [`sqlite`]: [`SqliteStore`], the embedded default (one file, WAL mode).
-//! - [`postgres`]: [`PostgresStore`], shared by the nodes of a cluster.
-//! - `rows`: what the SQL backends share (row mapping, column lists).
+//! - `sql`: the SQL core, the rules written once: membership, roles and group size
+//!   (`sql/member`), channel creation and summaries (`sql/channel`), idempotent sends, `seq`
+//!   assignment, history and retention (`sql/event`), receipts (`sql/receipt`), users and tokens
+//!   (`sql/user`). They run over `sql/tx` (a statement in, owned rows out, locks), with the
+//!   differences between the dialects named in `sql/dialect`; `sql/store` implements [`Store`]
+//!   once, as [`SqlStore`], over a backend.
+//! - [`sqlite`]: [`SqliteStore`], the embedded default (one file, WAL mode): connections and
+//!   migrations, a writer thread with group commit (`sqlite/writer`), reader threads
+//!   (`sqlite/reader`), the rusqlite connection (`sqlite/conn`).
+//! - [`postgres`]: [`PostgresStore`], shared by the nodes of a cluster: the pool and migrations,
+//!   and the sqlx connection (`postgres/conn`).
 //! - [`snowflake`]: time-ordered 64-bit ids, assigned at commit.
-//! - [`conformance`]: the shared suite every backend must pass; a backend's tests call it with a
-//!   factory.
+//! - [`conformance`]: the shared suite every backend must pass, one file per area; a backend's
+//!   tests call it with a factory.
 //! - [`error`]: [`StoreError`] and the [`Result`] alias.
 //!
 //! The store enforces the rules that must hold atomically with a write: `seq` assignment, idempotent
@@ -17,8 +25,8 @@
 pub mod conformance;
 pub mod error;
 pub mod postgres;
-mod rows;
 pub mod snowflake;
+mod sql;
 pub mod sqlite;
 
 use std::time::Duration;
@@ -32,6 +40,7 @@ use confab_proto::{
 pub use error::{Result, StoreError};
 pub use postgres::PostgresStore;
 pub use snowflake::Snowflake;
+pub use sql::SqlStore;
 pub use sqlite::SqliteStore;
 
 /// A stored user with its password hash, for logging in.

@@ -1,37 +1,26 @@
 //! The embedded default store: one SQLite file in WAL mode.
 //!
-//! Message appends go to one writer thread with its own connection ([`appender`], group commit);
-//! every other write goes through a pool of one connection. The two take SQLite's write lock with
-//! `BEGIN IMMEDIATE` and wait for each other (busy timeout), never failing half-way. Reads use a
-//! separate pool and never wait for writes (WAL readers see the last commit). `seq` is assigned with
-//! `UPDATE channels SET last_seq = last_seq + 1 … RETURNING` inside the transaction that inserts the
-//! event, so it is gapless and strictly increasing.
+//! This backend only connects, migrates and schedules; the rules are the SQL core's
+//! (`sql`). Every write runs on one writer thread (`sqlite/writer`) that owns the only
+//! connection that writes: write jobs run in arrival order, each in a `BEGIN IMMEDIATE`
+//! transaction, and queued message appends are stored together (group commit). Reads run on a few
+//! reader threads (`sqlite/reader`) with read-only connections, which in WAL mode see the last commit
+//! and never wait for the writer. Another process sharing the file waits for the write lock (busy
+//! timeout) instead of failing half-way.
 
-mod appender;
+mod conn;
+mod reader;
+mod writer;
 
 use std::path::Path;
-use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use async_trait::async_trait;
-use confab_proto::api::HistoryPage;
-use confab_proto::{
-    ChannelId, ChannelKind, ChannelSummary, Event, EventBody, EventId, Member, ReadState, Receipt,
-    Role, User, UserId, UserRef,
-};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
-};
-use sqlx::{Row, SqliteConnection};
+use tokio::sync::{mpsc, oneshot};
 
-use crate::rows::{is_unique_violation, parse_role, to_i64, to_u64, EVENT_COLUMNS, SUMMARY_SELECT};
-use crate::snowflake::{now_ms, Snowflake};
-use crate::{
-    Appended, Credentials, Delivery, DirectChannel, HistoryQuery, Position, Result, Retention,
-    SendRecord, Store, StoreError,
-};
+use crate::snowflake::Snowflake;
+use crate::sql::{Backend, BoxFuture, NewMessage, SqlStore};
+use crate::{Appended, Result, StoreError};
+use conn::{complete, Conn};
 
 /// Migrations, in order. Each runs once, in a transaction, and bumps `PRAGMA user_version`.
 const MIGRATIONS: &[&str] = &[
@@ -40,21 +29,20 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0003_last_seen.sql"),
 ];
 
-/// The SQLite backend of [`Store`].
+/// The SQLite backend of [`Store`](crate::Store).
+pub type SqliteStore = SqlStore<Sqlite>;
+
+/// Where [`SqliteStore`] runs its SQL: the queues of its writer and reader threads. Clones share
+/// the threads; they end with the last clone, or at [`SqliteStore::close`].
 #[derive(Clone)]
-pub struct SqliteStore {
-    /// One connection: writes are serialized here rather than contending for SQLite's lock.
-    writer: SqlitePool,
-    /// Several connections for reads, which run beside writes in WAL mode.
-    reader: SqlitePool,
-    ids: Arc<Snowflake>,
-    /// Message appends go to one writer thread that commits whatever is queued in one transaction.
-    appends: tokio::sync::mpsc::Sender<appender::AppendRequest>,
+pub struct Sqlite {
+    writer: mpsc::Sender<writer::Request>,
+    readers: mpsc::Sender<reader::Request>,
 }
 
-impl std::fmt::Debug for SqliteStore {
+impl std::fmt::Debug for Sqlite {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore").finish_non_exhaustive()
+        f.debug_struct("Sqlite").finish_non_exhaustive()
     }
 }
 
@@ -62,925 +50,130 @@ impl SqliteStore {
     /// Opens (creating if missing) the database at `path`, applies migrations, and assigns ids as
     /// node `node_id`.
     pub async fn open(path: &Path, node_id: u16) -> Result<Self> {
-        let options = SqliteConnectOptions::from_str("sqlite:")
-            .map_err(StoreError::from)?
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // In WAL mode NORMAL survives a process crash; a power loss may lose the last commits.
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options.clone())
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("{}: {e}", path.display())))?;
-        migrate(&writer).await?;
-        let reader = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options.read_only(true))
-            .await?;
-        let ids = Arc::new(Snowflake::new(node_id));
-        Ok(SqliteStore {
-            appends: appender::spawn(path, ids.clone())?,
-            writer,
-            reader,
-            ids,
+        let path = path.to_owned();
+        // Opening and migrating are blocking file work.
+        let backend = tokio::task::spawn_blocking(move || -> Result<Sqlite> {
+            let mut conn = conn::open_writer(&path)
+                .map_err(|e| StoreError::Unavailable(format!("{}: {e}", path.display())))?;
+            migrate(&mut conn)?;
+            let readers = reader::spawn(&path)?;
+            Ok(Sqlite {
+                writer: writer::spawn(conn)?,
+                readers,
+            })
         })
+        .await
+        .map_err(|e| StoreError::Backend(format!("opening the sqlite store: {e}")))??;
+        Ok(SqlStore::new(backend, Arc::new(Snowflake::new(node_id))))
     }
 
-    /// Closes both pools, waiting for running statements.
+    /// Waits for the queued jobs and closes every connection. Later calls fail.
     pub async fn close(&self) {
-        self.writer.close().await;
-        self.reader.close().await;
+        self.backend().close().await;
     }
 }
 
-async fn migrate(pool: &SqlitePool) -> Result<()> {
-    let mut conn = pool.acquire().await?;
-    let version: i64 = sqlx::query_scalar("PRAGMA user_version")
-        .fetch_one(&mut *conn)
-        .await?;
+fn migrate(conn: &mut rusqlite::Connection) -> Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
-        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        sqlx::raw_sql(sql).execute(&mut *tx).await?;
-        sqlx::raw_sql(&format!("PRAGMA user_version = {}", i + 1))
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
+        tx.commit()?;
         tracing::info!(version = i + 1, "applied sqlite migration");
     }
     Ok(())
 }
 
-crate::rows::row_mappers!(SqliteRow);
-
-async fn user_ref(conn: &mut SqliteConnection, id: UserId) -> Result<UserRef> {
-    let name: Option<String> = sqlx::query_scalar("SELECT username FROM users WHERE id = ?")
-        .bind(id.0)
-        .fetch_optional(&mut *conn)
-        .await?;
-    name.map(|username| UserRef { id, username })
-        .ok_or_else(|| StoreError::NotFound("user".into()))
+fn closed() -> StoreError {
+    StoreError::Unavailable("the store is closed".into())
 }
 
-async fn role_in(
-    conn: &mut SqliteConnection,
-    channel: ChannelId,
-    user: UserId,
-) -> Result<Option<Role>> {
-    let role: Option<String> =
-        sqlx::query_scalar("SELECT role FROM members WHERE channel_id = ? AND user_id = ?")
-            .bind(channel.0)
-            .bind(user.0)
-            .fetch_optional(&mut *conn)
-            .await?;
-    role.as_deref().map(parse_role).transpose()
+/// Queues a request built around a reply channel, and waits for the reply.
+async fn ask<Q, T>(
+    queue: &mpsc::Sender<Q>,
+    request: impl FnOnce(oneshot::Sender<Result<T>>) -> Q,
+) -> Result<T> {
+    let (reply, outcome) = oneshot::channel();
+    queue.send(request(reply)).await.map_err(|_| closed())?;
+    outcome.await.map_err(|_| closed())?
 }
 
-/// Fails unless `channel` is a group, so membership may change.
-async fn require_group(conn: &mut SqliteConnection, channel: ChannelId) -> Result<()> {
-    let kind: Option<String> = sqlx::query_scalar("SELECT kind FROM channels WHERE id = ?")
-        .bind(channel.0)
-        .fetch_optional(&mut *conn)
-        .await?;
-    match kind.as_deref() {
-        None => Err(StoreError::NotFound("channel".into())),
-        Some("group") => Ok(()),
-        Some(_) => Err(StoreError::Invalid(
-            "the members of a direct channel cannot change".into(),
-        )),
-    }
-}
+impl Backend for Sqlite {
+    type Conn<'c> = Conn<'c>;
 
-impl SqliteStore {
-    /// Starts a write transaction holding SQLite's write lock from the start (`BEGIN IMMEDIATE`),
-    /// so that several processes sharing the file wait for each other (busy timeout) instead of
-    /// failing when a read inside the transaction would have to upgrade to a write.
-    async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    async fn read<T, F>(&self, job: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'t, 'c> FnOnce(&'t mut Self::Conn<'c>) -> BoxFuture<'t, Result<T>> + Send + 'static,
+    {
+        ask(&self.readers, |reply| {
+            reader::Request::Job(Box::new(move |conn: &mut Conn<'_>| {
+                let _ = reply.send(complete(job(conn)));
+            }))
+        })
+        .await
     }
 
-    /// Appends one event to `channel` inside the caller's transaction, assigning the next `seq`.
-    async fn append_event(
-        &self,
-        conn: &mut SqliteConnection,
-        channel: ChannelId,
-        author: UserRef,
-        body: EventBody,
-    ) -> Result<Event> {
-        let seq: Option<i64> = sqlx::query_scalar(
-            "UPDATE channels SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq",
-        )
-        .bind(channel.0)
-        .fetch_optional(&mut *conn)
-        .await?;
-        let seq = seq.ok_or_else(|| StoreError::NotFound("channel".into()))?;
-        let event = Event {
-            channel_id: channel,
-            seq: to_u64(seq),
-            id: self.ids.next_id(),
-            ts: now_ms(),
-            author,
-            body,
-        };
-        sqlx::query(
-            "INSERT INTO events (channel_id, seq, id, ts, author_id, kind, payload)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(channel.0)
-        .bind(seq)
-        .bind(event.id.0)
-        .bind(event.ts)
-        .bind(event.author.id.0)
-        .bind(event.body.kind())
-        .bind(serde_json::to_string(&event.body)?)
-        .execute(&mut *conn)
-        .await?;
-        Ok(event)
+    async fn write<T, F>(&self, job: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'t, 'c> FnOnce(&'t mut Self::Conn<'c>) -> BoxFuture<'t, Result<T>> + Send + 'static,
+    {
+        ask(&self.writer, |reply| {
+            writer::Request::Job(Box::new(move |conn: &mut Conn<'_>| {
+                let _ = reply.send(conn.transaction(|conn| complete(job(conn))));
+            }))
+        })
+        .await
     }
 
-    async fn insert_channel(
-        &self,
-        conn: &mut SqliteConnection,
-        kind: ChannelKind,
-        name: Option<&str>,
-        direct_key: Option<&str>,
-        members: &[(UserRef, Role)],
-        author: UserRef,
-    ) -> Result<Event> {
-        let id: ChannelId = self.ids.next_id();
-        let kind_str = match kind {
-            ChannelKind::Direct => "direct",
-            ChannelKind::Group => "group",
-        };
-        sqlx::query(
-            "INSERT INTO channels (id, kind, name, direct_key, member_count, created_at)
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(id.0)
-        .bind(kind_str)
-        .bind(name)
-        .bind(direct_key)
-        .bind(members.len() as i64)
-        .bind(now_ms())
-        .execute(&mut *conn)
-        .await?;
-        let body = EventBody::ChannelCreated {
-            kind,
-            name: name.map(str::to_owned),
-            members: members.iter().map(|(u, _)| u.clone()).collect(),
-        };
-        let event = self.append_event(conn, id, author, body).await?;
-        for (user, role) in members {
-            sqlx::query(
-                "INSERT INTO members (channel_id, user_id, role, read_seq, joined_seq, delivered_seq)
-                 VALUES (?, ?, ?, ?, ?, ?)",
-            )
-            .bind(id.0)
-            .bind(user.id.0)
-            .bind(role.as_str())
-            .bind(to_i64(event.seq))
-            .bind(to_i64(event.seq))
-            .bind(to_i64(event.seq))
-            .execute(&mut *conn)
-            .await?;
-        }
-        Ok(event)
-    }
-
-    async fn unread(
-        &self,
-        conn: &mut SqliteConnection,
-        channel: ChannelId,
-        user: UserId,
-        read_seq: i64,
-    ) -> Result<u64> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM events
-             WHERE channel_id = ? AND seq > ? AND kind = 'message' AND author_id <> ?",
-        )
-        .bind(channel.0)
-        .bind(read_seq)
-        .bind(user.0)
-        .fetch_one(&mut *conn)
-        .await?;
-        Ok(to_u64(n))
-    }
-}
-
-#[async_trait]
-impl Store for SqliteStore {
-    async fn create_user(&self, username: &str, password_hash: &str) -> Result<User> {
-        let user = User {
-            id: self.ids.next_id(),
-            username: username.to_owned(),
-            created_at: now_ms(),
-        };
-        let res = sqlx::query(
-            "INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)",
-        )
-        .bind(user.id.0)
-        .bind(username)
-        .bind(password_hash)
-        .bind(user.created_at)
-        .execute(&self.writer)
-        .await;
-        match res {
-            Ok(_) => Ok(user),
-            Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(format!(
-                "username {username:?} is taken"
-            ))),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    async fn credentials(&self, username: &str) -> Result<Option<Credentials>> {
-        let row = sqlx::query(
-            "SELECT id, username, created_at, password_hash FROM users WHERE username = ?",
-        )
-        .bind(username)
-        .fetch_optional(&self.reader)
-        .await?;
-        row.map(|row| {
-            Ok(Credentials {
-                user: user_from_row(&row)?,
-                password_hash: row.try_get("password_hash")?,
+    async fn append(&self, ids: Arc<Snowflake>, message: NewMessage) -> Result<Appended> {
+        ask(&self.writer, |reply| {
+            writer::Request::Append(writer::Append {
+                ids,
+                message,
+                reply,
             })
         })
-        .transpose()
-    }
-
-    async fn user(&self, id: UserId) -> Result<Option<User>> {
-        let row = sqlx::query("SELECT id, username, created_at FROM users WHERE id = ?")
-            .bind(id.0)
-            .fetch_optional(&self.reader)
-            .await?;
-        row.as_ref().map(user_from_row).transpose()
-    }
-
-    async fn users_by_prefix(&self, prefix: &str, limit: u32) -> Result<Vec<User>> {
-        // A range scan on the username index; `prefix` is validated to the username charset, so
-        // `prefix || char(0x10FFFF)` is a safe upper bound.
-        let rows = sqlx::query(
-            "SELECT id, username, created_at FROM users
-             WHERE username >= ?1 AND username < ?1 || char(1114111)
-             ORDER BY username LIMIT ?2",
-        )
-        .bind(prefix)
-        .bind(i64::from(limit))
-        .fetch_all(&self.reader)
-        .await?;
-        rows.iter().map(user_from_row).collect()
-    }
-
-    async fn users_by_name(&self, usernames: &[String]) -> Result<Vec<User>> {
-        let mut conn = self.reader.acquire().await?;
-        let mut users = Vec::with_capacity(usernames.len());
-        for name in usernames {
-            let row = sqlx::query("SELECT id, username, created_at FROM users WHERE username = ?")
-                .bind(name)
-                .fetch_optional(&mut *conn)
-                .await?;
-            match row {
-                Some(row) => users.push(user_from_row(&row)?),
-                None => return Err(StoreError::NotFound(format!("user {name:?}"))),
-            }
-        }
-        Ok(users)
-    }
-
-    async fn insert_token(&self, token_hash: &[u8], user: UserId) -> Result<()> {
-        sqlx::query("INSERT INTO tokens (token_hash, user_id, created_at) VALUES (?, ?, ?)")
-            .bind(token_hash)
-            .bind(user.0)
-            .bind(now_ms())
-            .execute(&self.writer)
-            .await?;
-        Ok(())
-    }
-
-    async fn token_user(&self, token_hash: &[u8]) -> Result<Option<User>> {
-        let row = sqlx::query(
-            "SELECT u.id, u.username, u.created_at FROM tokens t JOIN users u ON u.id = t.user_id
-             WHERE t.token_hash = ?",
-        )
-        .bind(token_hash)
-        .fetch_optional(&self.reader)
-        .await?;
-        row.as_ref().map(user_from_row).transpose()
-    }
-
-    async fn delete_token(&self, token_hash: &[u8]) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM tokens WHERE token_hash = ?")
-            .bind(token_hash)
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    async fn create_direct(&self, a: UserId, b: UserId) -> Result<DirectChannel> {
-        if a == b {
-            return Err(StoreError::Invalid(
-                "a direct channel needs two different users".into(),
-            ));
-        }
-        let key = format!("{}:{}", a.0.min(b.0), a.0.max(b.0));
-        let mut tx = self.write_tx().await?;
-        let existing: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM channels WHERE direct_key = ?")
-                .bind(&key)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if let Some(id) = existing {
-            return Ok(DirectChannel {
-                channel_id: ChannelId(id),
-                created: None,
-            });
-        }
-        let ua = user_ref(&mut tx, a).await?;
-        let ub = user_ref(&mut tx, b).await?;
-        let members = [(ua.clone(), Role::Member), (ub, Role::Member)];
-        let event = self
-            .insert_channel(&mut tx, ChannelKind::Direct, None, Some(&key), &members, ua)
-            .await?;
-        tx.commit().await?;
-        Ok(DirectChannel {
-            channel_id: event.channel_id,
-            created: Some(event),
-        })
-    }
-
-    async fn create_group(
-        &self,
-        owner: UserId,
-        name: &str,
-        members: &[UserId],
-        max_members: u32,
-    ) -> Result<Event> {
-        let mut ids = vec![owner];
-        for m in members {
-            if !ids.contains(m) {
-                ids.push(*m);
-            }
-        }
-        if ids.len() > max_members as usize {
-            return Err(StoreError::LimitExceeded(format!(
-                "a group may have at most {max_members} members"
-            )));
-        }
-        let mut tx = self.write_tx().await?;
-        let mut refs = Vec::with_capacity(ids.len());
-        for (i, id) in ids.iter().enumerate() {
-            let role = if i == 0 { Role::Owner } else { Role::Member };
-            refs.push((user_ref(&mut tx, *id).await?, role));
-        }
-        let author = refs[0].0.clone();
-        let event = self
-            .insert_channel(&mut tx, ChannelKind::Group, Some(name), None, &refs, author)
-            .await?;
-        tx.commit().await?;
-        Ok(event)
-    }
-
-    async fn add_member(
-        &self,
-        channel: ChannelId,
-        actor: UserId,
-        user: UserId,
-        max_members: u32,
-    ) -> Result<Event> {
-        let mut tx = self.write_tx().await?;
-        require_group(&mut tx, channel).await?;
-        match role_in(&mut tx, channel, actor).await? {
-            Some(Role::Owner | Role::Admin) => {}
-            Some(Role::Member) => {
-                return Err(StoreError::Forbidden(
-                    "only the owner and admins may add members".into(),
-                ))
-            }
-            None => return Err(StoreError::Forbidden("not a member of this channel".into())),
-        }
-        if role_in(&mut tx, channel, user).await?.is_some() {
-            return Err(StoreError::Conflict("already a member".into()));
-        }
-        let count: i64 = sqlx::query_scalar("SELECT member_count FROM channels WHERE id = ?")
-            .bind(channel.0)
-            .fetch_one(&mut *tx)
-            .await?;
-        if count >= i64::from(max_members) {
-            return Err(StoreError::LimitExceeded(format!(
-                "a group may have at most {max_members} members"
-            )));
-        }
-        let author = user_ref(&mut tx, actor).await?;
-        let target = user_ref(&mut tx, user).await?;
-        let event = self
-            .append_event(
-                &mut tx,
-                channel,
-                author,
-                EventBody::MemberAdded { user: target },
-            )
-            .await?;
-        sqlx::query(
-            "INSERT INTO members (channel_id, user_id, role, read_seq, joined_seq, delivered_seq)
-             VALUES (?, ?, 'member', ?, ?, ?)",
-        )
-        .bind(channel.0)
-        .bind(user.0)
-        .bind(to_i64(event.seq))
-        .bind(to_i64(event.seq))
-        .bind(to_i64(event.seq))
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("UPDATE channels SET member_count = member_count + 1 WHERE id = ?")
-            .bind(channel.0)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(event)
-    }
-
-    async fn remove_member(
-        &self,
-        channel: ChannelId,
-        actor: UserId,
-        user: UserId,
-    ) -> Result<Vec<Event>> {
-        let mut tx = self.write_tx().await?;
-        require_group(&mut tx, channel).await?;
-        let actor_role = role_in(&mut tx, channel, actor)
-            .await?
-            .ok_or_else(|| StoreError::Forbidden("not a member of this channel".into()))?;
-        let author = user_ref(&mut tx, actor).await?;
-        let mut events = Vec::new();
-        if user == actor {
-            events.push(
-                self.append_event(&mut tx, channel, author.clone(), EventBody::MemberLeft)
-                    .await?,
-            );
-        } else {
-            let target_role = role_in(&mut tx, channel, user)
-                .await?
-                .ok_or_else(|| StoreError::NotFound("member".into()))?;
-            let allowed = match actor_role {
-                Role::Owner => true,
-                Role::Admin => target_role == Role::Member,
-                Role::Member => false,
-            };
-            if !allowed {
-                return Err(StoreError::Forbidden(
-                    "the owner may remove anyone, admins only plain members".into(),
-                ));
-            }
-            let target = user_ref(&mut tx, user).await?;
-            events.push(
-                self.append_event(
-                    &mut tx,
-                    channel,
-                    author.clone(),
-                    EventBody::MemberRemoved { user: target },
-                )
-                .await?,
-            );
-        }
-        sqlx::query("DELETE FROM members WHERE channel_id = ? AND user_id = ?")
-            .bind(channel.0)
-            .bind(user.0)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("UPDATE channels SET member_count = member_count - 1 WHERE id = ?")
-            .bind(channel.0)
-            .execute(&mut *tx)
-            .await?;
-        if user == actor && actor_role == Role::Owner {
-            let heir: Option<i64> = sqlx::query_scalar(
-                "SELECT user_id FROM members WHERE channel_id = ?
-                 ORDER BY role = 'admin' DESC, joined_seq ASC, user_id ASC LIMIT 1",
-            )
-            .bind(channel.0)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(heir) = heir {
-                sqlx::query(
-                    "UPDATE members SET role = 'owner' WHERE channel_id = ? AND user_id = ?",
-                )
-                .bind(channel.0)
-                .bind(heir)
-                .execute(&mut *tx)
-                .await?;
-                let heir = user_ref(&mut tx, UserId(heir)).await?;
-                let body = EventBody::RoleChanged {
-                    user: heir,
-                    role: Role::Owner,
-                };
-                events.push(self.append_event(&mut tx, channel, author, body).await?);
-            }
-        }
-        tx.commit().await?;
-        Ok(events)
-    }
-
-    async fn set_role(
-        &self,
-        channel: ChannelId,
-        actor: UserId,
-        user: UserId,
-        role: Role,
-    ) -> Result<Event> {
-        if role == Role::Owner {
-            return Err(StoreError::Invalid(
-                "ownership passes only when the owner leaves".into(),
-            ));
-        }
-        let mut tx = self.write_tx().await?;
-        require_group(&mut tx, channel).await?;
-        if role_in(&mut tx, channel, actor).await? != Some(Role::Owner) {
-            return Err(StoreError::Forbidden(
-                "only the owner may change roles".into(),
-            ));
-        }
-        match role_in(&mut tx, channel, user).await? {
-            None => return Err(StoreError::NotFound("member".into())),
-            Some(Role::Owner) => {
-                return Err(StoreError::Invalid("the owner's role cannot change".into()))
-            }
-            Some(current) if current == role => {
-                return Err(StoreError::Conflict(format!("already {}", role.as_str())))
-            }
-            Some(_) => {}
-        }
-        sqlx::query("UPDATE members SET role = ? WHERE channel_id = ? AND user_id = ?")
-            .bind(role.as_str())
-            .bind(channel.0)
-            .bind(user.0)
-            .execute(&mut *tx)
-            .await?;
-        let author = user_ref(&mut tx, actor).await?;
-        let target = user_ref(&mut tx, user).await?;
-        let event = self
-            .append_event(
-                &mut tx,
-                channel,
-                author,
-                EventBody::RoleChanged { user: target, role },
-            )
-            .await?;
-        tx.commit().await?;
-        Ok(event)
-    }
-
-    async fn append_message(
-        &self,
-        channel: ChannelId,
-        sender: UserId,
-        client_id: &str,
-        body: &str,
-    ) -> Result<Appended> {
-        let (reply, outcome) = tokio::sync::oneshot::channel();
-        let request = appender::AppendRequest {
-            channel,
-            sender,
-            client_id: client_id.to_owned(),
-            body: body.to_owned(),
-            reply,
-        };
-        let closed = || StoreError::Unavailable("the store is closed".into());
-        self.appends.send(request).await.map_err(|_| closed())?;
-        outcome.await.map_err(|_| closed())?
-    }
-
-    async fn find_send(&self, sender: UserId, client_id: &str) -> Result<Option<SendRecord>> {
-        let row = sqlx::query(
-            "SELECT channel_id, seq, id, ts FROM sends WHERE sender_id = ? AND client_id = ?",
-        )
-        .bind(sender.0)
-        .bind(client_id)
-        .fetch_optional(&self.reader)
-        .await?;
-        row.map(|row| {
-            Ok(SendRecord {
-                channel_id: ChannelId(row.try_get("channel_id")?),
-                client_id: client_id.to_owned(),
-                id: EventId(row.try_get("id")?),
-                seq: to_u64(row.try_get("seq")?),
-                ts: row.try_get("ts")?,
-            })
-        })
-        .transpose()
-    }
-
-    async fn member_role(&self, channel: ChannelId, user: UserId) -> Result<Option<Role>> {
-        let mut conn = self.reader.acquire().await?;
-        role_in(&mut conn, channel, user).await
-    }
-
-    async fn members(&self, channel: ChannelId) -> Result<Vec<Member>> {
-        let rows = sqlx::query(
-            "SELECT u.id, u.username, m.role FROM members m JOIN users u ON u.id = m.user_id
-             WHERE m.channel_id = ? ORDER BY m.role = 'owner' DESC, m.joined_seq, u.id",
-        )
-        .bind(channel.0)
-        .fetch_all(&self.reader)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(Member {
-                    user: UserRef {
-                        id: UserId(row.try_get("id")?),
-                        username: row.try_get("username")?,
-                    },
-                    role: parse_role(&row.try_get::<String, _>("role")?)?,
-                })
-            })
-            .collect()
-    }
-
-    async fn channels_of(&self, user: UserId) -> Result<Vec<ChannelSummary>> {
-        let sql = format!("{SUMMARY_SELECT} WHERE m.user_id = ? ORDER BY c.id");
-        let rows = sqlx::query(&sql)
-            .bind(user.0)
-            .fetch_all(&self.reader)
-            .await?;
-        rows.iter().map(summary_from_row).collect()
-    }
-
-    async fn channel_of(&self, channel: ChannelId, user: UserId) -> Result<Option<ChannelSummary>> {
-        let sql = format!("{SUMMARY_SELECT} WHERE m.user_id = ? AND m.channel_id = ?");
-        let row = sqlx::query(&sql)
-            .bind(user.0)
-            .bind(channel.0)
-            .fetch_optional(&self.reader)
-            .await?;
-        row.as_ref().map(summary_from_row).transpose()
-    }
-
-    async fn history(&self, channel: ChannelId, query: HistoryQuery) -> Result<HistoryPage> {
-        let mut conn = self.reader.acquire().await?;
-        let row = sqlx::query("SELECT last_seq, pruned_through FROM channels WHERE id = ?")
-            .bind(channel.0)
-            .fetch_optional(&mut *conn)
-            .await?
-            .ok_or_else(|| StoreError::NotFound("channel".into()))?;
-        let last_seq: i64 = row.try_get("last_seq")?;
-        let pruned: i64 = row.try_get("pruned_through")?;
-        let limit = i64::from(query.limit.max(1));
-        let before = query.before.map(to_i64).unwrap_or(i64::MAX);
-        let ascending = query.after.is_some();
-        let sql = if ascending {
-            format!(
-                "SELECT {EVENT_COLUMNS} FROM events e JOIN users u ON u.id = e.author_id
-                 WHERE e.channel_id = ? AND e.seq > ? AND e.seq < ? ORDER BY e.seq ASC LIMIT ?"
-            )
-        } else {
-            format!(
-                "SELECT {EVENT_COLUMNS} FROM events e JOIN users u ON u.id = e.author_id
-                 WHERE e.channel_id = ? AND e.seq > ? AND e.seq < ? ORDER BY e.seq DESC LIMIT ?"
-            )
-        };
-        let after = query.after.map(to_i64).unwrap_or(0);
-        let rows = sqlx::query(&sql)
-            .bind(channel.0)
-            .bind(after)
-            .bind(before)
-            .bind(limit + 1)
-            .fetch_all(&mut *conn)
-            .await?;
-        let has_more = rows.len() as i64 > limit;
-        let mut events = rows
-            .iter()
-            .take(limit as usize)
-            .map(event_from_row)
-            .collect::<Result<Vec<_>>>()?;
-        if !ascending {
-            events.reverse();
-        }
-        let truncated = if ascending {
-            after < pruned
-        } else {
-            !has_more && pruned > 0
-        };
-        Ok(HistoryPage {
-            events,
-            last_seq: to_u64(last_seq),
-            pruned_through: to_u64(pruned),
-            truncated,
-            has_more,
-        })
-    }
-
-    async fn mark_read(&self, channel: ChannelId, user: UserId, seq: u64) -> Result<ReadState> {
-        let mut tx = self.write_tx().await?;
-        let read_seq: Option<i64> = sqlx::query_scalar(
-            "UPDATE members SET read_seq = max(read_seq, min(?1,
-               (SELECT last_seq FROM channels WHERE id = ?2))),
-               delivered_seq = max(delivered_seq, min(?1, (SELECT last_seq FROM channels WHERE id = ?2))),
-               receipt_ts = ?4
-             WHERE channel_id = ?2 AND user_id = ?3 RETURNING read_seq",
-        )
-        .bind(to_i64(seq))
-        .bind(channel.0)
-        .bind(user.0)
-        .bind(now_ms())
-        .fetch_optional(&mut *tx)
-        .await?;
-        let read_seq = read_seq.ok_or_else(|| StoreError::NotFound("channel".into()))?;
-        let unread = self.unread(&mut tx, channel, user, read_seq).await?;
-        tx.commit().await?;
-        Ok(ReadState {
-            channel_id: channel,
-            read_seq: to_u64(read_seq),
-            unread,
-        })
-    }
-
-    async fn mark_delivered(&self, deliveries: &[Delivery]) -> Result<Vec<(Receipt, u32)>> {
-        if deliveries.is_empty() {
-            return Ok(Vec::new());
-        }
-        let now = now_ms();
-        let mut changed = Vec::new();
-        let mut tx = self.write_tx().await?;
-        for d in deliveries {
-            let row = sqlx::query(
-                "UPDATE members SET delivered_seq = min(?1, (SELECT last_seq FROM channels WHERE id = ?2)),
-                   receipt_ts = ?4
-                 WHERE channel_id = ?2 AND user_id = ?3
-                   AND delivered_seq < min(?1, (SELECT last_seq FROM channels WHERE id = ?2))
-                 RETURNING delivered_seq, read_seq,
-                   (SELECT member_count FROM channels WHERE id = ?2) AS member_count",
-            )
-            .bind(to_i64(d.seq))
-            .bind(d.channel_id.0)
-            .bind(d.user_id.0)
-            .bind(now)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(row) = row {
-                let receipt = Receipt {
-                    channel_id: d.channel_id,
-                    user_id: d.user_id,
-                    delivered_seq: to_u64(row.try_get("delivered_seq")?),
-                    read_seq: to_u64(row.try_get("read_seq")?),
-                    ts: now,
-                };
-                let members = u32::try_from(row.try_get::<i64, _>("member_count")?).unwrap_or(0);
-                changed.push((receipt, members));
-            }
-        }
-        tx.commit().await?;
-        Ok(changed)
-    }
-
-    async fn receipt(&self, channel: ChannelId, user: UserId) -> Result<Option<Receipt>> {
-        let row = sqlx::query(
-            "SELECT channel_id, user_id, delivered_seq, read_seq, receipt_ts FROM members
-             WHERE channel_id = ? AND user_id = ?",
-        )
-        .bind(channel.0)
-        .bind(user.0)
-        .fetch_optional(&self.reader)
-        .await?;
-        row.as_ref().map(receipt_from_row).transpose()
-    }
-
-    async fn receipts(&self, channel: ChannelId) -> Result<Vec<Receipt>> {
-        let rows = sqlx::query(
-            "SELECT channel_id, user_id, delivered_seq, read_seq, receipt_ts FROM members
-             WHERE channel_id = ? ORDER BY joined_seq, user_id",
-        )
-        .bind(channel.0)
-        .fetch_all(&self.reader)
-        .await?;
-        rows.iter().map(receipt_from_row).collect()
-    }
-
-    async fn receipts_since(
-        &self,
-        user: UserId,
-        since: i64,
-        max_members: u32,
-    ) -> Result<Vec<Receipt>> {
-        let rows = sqlx::query(
-            "SELECT o.channel_id, o.user_id, o.delivered_seq, o.read_seq, o.receipt_ts
-             FROM members m
-             JOIN channels c ON c.id = m.channel_id AND c.member_count <= ?3
-             JOIN members o ON o.channel_id = m.channel_id AND o.user_id <> m.user_id AND o.receipt_ts >= ?2
-             WHERE m.user_id = ?1
-             ORDER BY o.receipt_ts",
-        )
-        .bind(user.0)
-        .bind(since)
-        .bind(i64::from(max_members))
-        .fetch_all(&self.reader)
-        .await?;
-        rows.iter().map(receipt_from_row).collect()
-    }
-
-    async fn positions(&self, user: UserId) -> Result<Vec<Position>> {
-        let rows = sqlx::query(
-            "SELECT c.id, c.last_seq, c.pruned_through, c.member_count, m.joined_seq
-             FROM members m JOIN channels c ON c.id = m.channel_id WHERE m.user_id = ?",
-        )
-        .bind(user.0)
-        .fetch_all(&self.reader)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(Position {
-                    channel_id: ChannelId(row.try_get("id")?),
-                    last_seq: to_u64(row.try_get("last_seq")?),
-                    pruned_through: to_u64(row.try_get("pruned_through")?),
-                    member_count: u32::try_from(row.try_get::<i64, _>("member_count")?)
-                        .unwrap_or(0),
-                    joined_seq: to_u64(row.try_get("joined_seq")?),
-                })
-            })
-            .collect()
-    }
-
-    async fn touch_last_seen(&self, user: UserId, ts: i64) -> Result<()> {
-        sqlx::query("UPDATE users SET last_seen = ? WHERE id = ?")
-            .bind(ts)
-            .bind(user.0)
-            .execute(&self.writer)
-            .await?;
-        Ok(())
-    }
-
-    async fn last_seen(&self, user: UserId) -> Result<Option<i64>> {
-        let seen: Option<Option<i64>> =
-            sqlx::query_scalar("SELECT last_seen FROM users WHERE id = ?")
-                .bind(user.0)
-                .fetch_optional(&self.reader)
-                .await?;
-        Ok(seen.flatten())
-    }
-
-    async fn contacts(&self, user: UserId, max_members: u32) -> Result<Vec<UserId>> {
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "SELECT DISTINCT o.user_id FROM members m
-             JOIN channels c ON c.id = m.channel_id AND c.member_count <= ?
-             JOIN members o ON o.channel_id = m.channel_id AND o.user_id <> m.user_id
-             WHERE m.user_id = ?",
-        )
-        .bind(i64::from(max_members))
-        .bind(user.0)
-        .fetch_all(&self.reader)
-        .await?;
-        Ok(ids.into_iter().map(UserId).collect())
+        .await
     }
 
     async fn close(&self) {
-        SqliteStore::close(self).await;
+        // Each thread finishes what was queued before its `Close`, closes its connection and
+        // answers; a thread already gone (closed before) answers by dropping the request.
+        let mut done = Vec::with_capacity(reader::READERS + 1);
+        let (tx, rx) = oneshot::channel();
+        if self.writer.send(writer::Request::Close(tx)).await.is_ok() {
+            done.push(rx);
+        }
+        for _ in 0..reader::READERS {
+            let (tx, rx) = oneshot::channel();
+            if self.readers.send(reader::Request::Close(tx)).await.is_ok() {
+                done.push(rx);
+            }
+        }
+        for rx in done {
+            let _ = rx.await;
+        }
     }
+}
 
-    async fn prune(&self, retention: Retention) -> Result<u64> {
-        let mut cuts: Vec<(i64, i64)> = Vec::new();
-        if let Some(age) = retention.max_age {
-            let cutoff =
-                now_ms().saturating_sub(i64::try_from(age.as_millis()).unwrap_or(i64::MAX));
-            let rows = sqlx::query(
-                "SELECT channel_id, max(seq) AS upto FROM events WHERE ts < ? GROUP BY channel_id",
-            )
-            .bind(cutoff)
-            .fetch_all(&self.reader)
-            .await?;
-            for row in rows {
-                cuts.push((row.try_get("channel_id")?, row.try_get("upto")?));
-            }
-        }
-        if let Some(max) = retention.max_events {
-            let rows = sqlx::query(
-                "SELECT id, last_seq - ? AS upto FROM channels WHERE last_seq - pruned_through > ?",
-            )
-            .bind(to_i64(max))
-            .bind(to_i64(max))
-            .fetch_all(&self.reader)
-            .await?;
-            for row in rows {
-                cuts.push((row.try_get("id")?, row.try_get("upto")?));
-            }
-        }
-        let mut deleted = 0;
-        // One short transaction per channel, so pruning never holds the writer for long.
-        for (channel, upto) in cuts {
-            let mut tx = self.write_tx().await?;
-            let done = sqlx::query("DELETE FROM events WHERE channel_id = ? AND seq <= ?")
-                .bind(channel)
-                .bind(upto)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("UPDATE channels SET pruned_through = max(pruned_through, ?) WHERE id = ?")
-                .bind(upto)
-                .bind(channel)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            deleted += done.rows_affected();
-        }
-        Ok(deleted)
+#[cfg(test)]
+mod tests {
+    /// Search will need FTS5: the bundled SQLite must keep it.
+    #[test]
+    fn the_bundled_sqlite_has_fts5() {
+        let conn = rusqlite::Connection::open_in_memory().expect("open");
+        conn.execute_batch(
+            "CREATE VIRTUAL TABLE t USING fts5(body); INSERT INTO t VALUES ('hello world');",
+        )
+        .expect("fts5");
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM t WHERE t MATCH 'hello'", [], |r| {
+                r.get(0)
+            })
+            .expect("match");
+        assert_eq!(n, 1);
     }
 }

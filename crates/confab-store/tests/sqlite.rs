@@ -62,3 +62,24 @@ async fn everything_survives_reopening() {
         .expect("send");
     assert_eq!(next.record.seq, 3);
 }
+
+#[tokio::test]
+async fn calls_after_close_fail_as_unavailable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open(&dir.path().join("confab.db"), 1)
+        .await
+        .expect("open");
+    let a = store.create_user("alice", "h").await.expect("user").id;
+    let clone = store.clone();
+    store.close().await;
+    assert!(matches!(
+        clone.user(a).await,
+        Err(confab_store::StoreError::Unavailable(_))
+    ));
+    assert!(matches!(
+        clone.create_user("bob", "h").await,
+        Err(confab_store::StoreError::Unavailable(_))
+    ));
+    // Closing again is harmless.
+    clone.close().await;
+}
