@@ -5,6 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use anyhow::Context;
+use confab_proto::CloseCode;
 use futures::{SinkExt, StreamExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -187,19 +188,12 @@ pub fn close_error(close: Option<tungstenite::protocol::CloseFrame>) -> ConnectE
     let reason = close.reason.to_string();
     match code {
         4006 => ConnectError::Refused {
-            retry_after: retry_hint(&reason).unwrap_or(Duration::from_secs(1)),
+            retry_after: CloseCode::retry_hint(&reason).unwrap_or(Duration::from_secs(1)),
             why: "4006 overloaded (admission control: raise --identify-rate/--identify-burst or --resume-rate/--resume-burst)".into(),
         },
         4100 => ConnectError::Auth,
         _ => ConnectError::Closed { code, reason },
     }
-}
-
-/// The `retry_after_ms=N` of a 4006 close reason.
-pub fn retry_hint(reason: &str) -> Option<Duration> {
-    let ms = reason.split("retry_after_ms=").nth(1)?;
-    let digits: String = ms.chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().ok().map(Duration::from_millis)
 }
 
 /// Opens and authenticates with `identify`, retrying refusals (after the server's hint, at most
@@ -230,19 +224,5 @@ pub async fn connect_identified(
             }
             other => return other,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_the_retry_hint_of_an_overloaded_close() {
-        assert_eq!(
-            retry_hint("overloaded retry_after_ms=3284"),
-            Some(Duration::from_millis(3284))
-        );
-        assert_eq!(retry_hint("overloaded"), None);
     }
 }

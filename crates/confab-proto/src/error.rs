@@ -1,5 +1,7 @@
 //! Error codes (in error frames and HTTP error bodies) and WebSocket close codes.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 /// Why a request failed. Sent as a number in `code`, with its name in `error`.
@@ -234,5 +236,21 @@ impl CloseCode {
     /// crate does not know is judged by its range, so older clients handle newer servers.
     pub fn should_reconnect(code: u16) -> bool {
         (4000..4100).contains(&code) || code < 4000
+    }
+
+    /// The reason of a close that asks the client to wait: `overloaded retry_after_ms=N`.
+    pub fn reason_with_retry(self, retry_after: Duration) -> String {
+        format!(
+            "{} retry_after_ms={}",
+            self.reason(),
+            retry_after.as_millis()
+        )
+    }
+
+    /// The wait a close reason asks for (`retry_after_ms=N`, digits only), if any.
+    pub fn retry_hint(reason: &str) -> Option<Duration> {
+        let rest = reason.split("retry_after_ms=").nth(1)?;
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().ok().map(Duration::from_millis)
     }
 }

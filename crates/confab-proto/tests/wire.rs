@@ -522,3 +522,15 @@ fn codes_are_stable() {
         assert_eq!(CloseCode::from_u16(c.as_u16()), Some(c));
     }
 }
+
+#[test]
+fn close_reasons_carry_retry_hints() {
+    let reason = CloseCode::Overloaded.reason_with_retry(std::time::Duration::from_millis(1234));
+    assert_eq!(reason, "overloaded retry_after_ms=1234");
+    let hint = |r: &str| CloseCode::retry_hint(r).map(|d| d.as_millis());
+    assert_eq!(hint(&reason), Some(1234));
+    assert_eq!(hint("overloaded retry_after_ms=77; more"), Some(77));
+    assert_eq!(hint("overloaded retry_after_ms="), None);
+    assert_eq!(hint("overloaded retry_after_ms=x1"), None);
+    assert_eq!(hint("server_shutdown"), None);
+}

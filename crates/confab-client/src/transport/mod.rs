@@ -44,7 +44,7 @@ impl Ending {
         match code {
             Some(c) if !CloseCode::should_reconnect(c) => Ending::Fatal { code, reason },
             _ => {
-                let hint = retry_hint(&reason).unwrap_or_default();
+                let hint = CloseCode::retry_hint(&reason).unwrap_or_default();
                 Ending::Retry { hint, reason }
             }
         }
@@ -82,13 +82,6 @@ fn retry_after(value: Option<&str>) -> Duration {
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(Duration::from_secs)
         .unwrap_or_default()
-}
-
-/// `retry_after_ms=N` in a close reason.
-fn retry_hint(reason: &str) -> Option<Duration> {
-    let rest = reason.split("retry_after_ms=").nth(1)?;
-    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().ok().map(Duration::from_millis)
 }
 
 /// A live connection over either transport.
@@ -185,31 +178,6 @@ async fn open_poll(base: &str) -> Result<(Conn, Hello), Ending> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn retry_hints_are_read_from_close_reasons() {
-        assert_eq!(
-            retry_hint("overloaded retry_after_ms=1234"),
-            Some(Duration::from_millis(1234))
-        );
-        assert_eq!(retry_hint("server_shutdown"), None);
-    }
-
-    #[test]
-    fn retry_hints_take_only_the_digits() {
-        let cases = [
-            ("overloaded retry_after_ms=77; more", Some(77)),
-            ("overloaded retry_after_ms=", None),
-            ("overloaded retry_after_ms=x1", None),
-        ];
-        for (reason, ms) in cases {
-            assert_eq!(
-                retry_hint(reason),
-                ms.map(Duration::from_millis),
-                "{reason}"
-            );
-        }
-    }
 
     #[test]
     fn retry_after_headers_are_seconds_or_nothing() {

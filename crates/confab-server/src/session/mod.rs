@@ -69,8 +69,7 @@ pub fn run<L: Link>(link: L, state: AppState) -> impl Future<Output = ()> + Send
                         identified.await
                     }
                     Err(retry_after) => {
-                        let reason =
-                            format!("overloaded retry_after_ms={}", retry_after.as_millis());
+                        let reason = CloseCode::Overloaded.reason_with_retry(retry_after);
                         let close = Box::pin(conn.close_with(CloseCode::Overloaded, reason));
                         close.await;
                         None
