@@ -20,6 +20,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Extension, Json, Router};
 use confab_proto::{CloseCode, ErrorCode};
+use futures::FutureExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
@@ -131,14 +132,13 @@ pub async fn create(State(state): State<AppState>, Extension(sessions): Registry
         inbound: rx,
         outbox,
     };
-    let session = super::serve(link, state, slot);
     let task_id = id.clone();
-    tokio::spawn(async move {
-        session.await;
-        // Polls may still collect the last frames and the close code for a while.
+    // Polls may still collect the last frames and the close code for a while after the end.
+    // (A combinator keeps the session's future once in the task, see `super::serve`.)
+    tokio::spawn(super::serve(link, state, slot).then(move |()| async move {
         tokio::time::sleep(CLOSED_GRACE).await;
         sessions.remove(&task_id);
-    });
+    }));
     (StatusCode::CREATED, Json(Created { session_id: id })).into_response()
 }
 

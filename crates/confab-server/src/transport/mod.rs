@@ -13,6 +13,7 @@ use std::sync::atomic::Ordering;
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
+use futures::FutureExt;
 use rand::Rng;
 
 use crate::metrics::Reason;
@@ -60,14 +61,13 @@ pub fn admit(state: &AppState) -> Result<ConnectionSlot, Refused> {
 }
 
 /// Runs a session over `link`, holding its connection slot until it ends.
+///
+/// A combinator, not an `async` block awaiting the session: such a block would keep the session's
+/// future twice in every connection's task (once captured, once being awaited).
 fn serve<L: Link>(
     link: L,
     state: AppState,
     slot: ConnectionSlot,
 ) -> impl Future<Output = ()> + Send {
-    let session = session::run(link, state);
-    async move {
-        session.await;
-        drop(slot);
-    }
+    session::run(link, state).map(move |()| drop(slot))
 }
