@@ -6,6 +6,7 @@
 //! holds the helpers they share.
 
 mod channel;
+mod count;
 mod history;
 mod message;
 mod receipt;
@@ -31,6 +32,8 @@ pub async fn run(store: Arc<dyn Store>) {
     receipt::read_pointers_and_unread(&*store, &tag).await;
     history::retention_prunes_and_says_so(&*store, &tag).await;
     receipt::receipts_and_positions(&*store, &tag).await;
+    // Last: it prunes every channel of the store.
+    count::unread_counts_stay_exact(&*store, &tag).await;
 }
 
 /// A page of `channel`'s history.

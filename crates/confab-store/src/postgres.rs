@@ -25,6 +25,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0001_init.sql"),
     include_str!("../migrations/postgres/0002_receipts.sql"),
     include_str!("../migrations/postgres/0003_last_seen.sql"),
+    include_str!("../migrations/postgres/0004_message_ordinals.sql"),
 ];
 
 /// An arbitrary constant: the advisory lock that serializes migrations of nodes starting together.

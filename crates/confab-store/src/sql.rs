@@ -18,6 +18,7 @@ mod member;
 mod receipt;
 mod store;
 pub(crate) mod tx;
+mod unread;
 mod user;
 
 use std::future::Future;

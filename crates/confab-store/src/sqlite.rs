@@ -13,6 +13,7 @@ mod reader;
 mod writer;
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
@@ -27,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_init.sql"),
     include_str!("../migrations/sqlite/0002_receipts.sql"),
     include_str!("../migrations/sqlite/0003_last_seen.sql"),
+    include_str!("../migrations/sqlite/0004_message_ordinals.sql"),
 ];
 
 /// The SQLite backend of [`Store`](crate::Store).
@@ -38,6 +40,8 @@ pub type SqliteStore = SqlStore<Sqlite>;
 pub struct Sqlite {
     writer: mpsc::Sender<writer::Request>,
     readers: mpsc::Sender<reader::Request>,
+    /// Virtual machine steps of every statement run so far (see [`SqliteStore::statement_steps`]).
+    steps: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Sqlite {
@@ -56,15 +60,24 @@ impl SqliteStore {
             let mut conn = conn::open_writer(&path)
                 .map_err(|e| StoreError::Unavailable(format!("{}: {e}", path.display())))?;
             migrate(&mut conn)?;
-            let readers = reader::spawn(&path)?;
+            let steps = Arc::new(AtomicU64::new(0));
+            let readers = reader::spawn(&path, &steps)?;
             Ok(Sqlite {
-                writer: writer::spawn(conn)?,
+                writer: writer::spawn(conn, steps.clone())?,
                 readers,
+                steps,
             })
         })
         .await
         .map_err(|e| StoreError::Backend(format!("opening the sqlite store: {e}")))??;
         Ok(SqlStore::new(backend, Arc::new(Snowflake::new(node_id))))
+    }
+
+    /// The work this store's statements have done since it opened, in SQLite virtual machine
+    /// steps (each row a statement visits costs a few): a machine-independent measure of what a
+    /// call costs, for tests and diagnostics.
+    pub fn statement_steps(&self) -> u64 {
+        self.backend().steps.load(Ordering::Relaxed)
     }
 
     /// Waits for the queued jobs and closes every connection. Later calls fail.

@@ -5,6 +5,8 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+mod common;
+
 use confab_store::{conformance, PostgresStore, Store};
 
 fn database_url() -> Option<String> {
@@ -143,4 +145,36 @@ async fn nodes_writing_one_channel_at_once_keep_seq_gapless_and_sends_idempotent
         .expect("member");
     assert_eq!((summary.member_count, summary.last_seq), (1, 2));
     schema.drop(&a).await;
+}
+
+/// A schema written by version 3 gets its messages numbered by the ordinals migration.
+#[tokio::test]
+async fn the_ordinals_migration_numbers_messages_stored_before() {
+    let Some(url) = database_url() else { return };
+    let schema = Schema::new(&url, "ordinals");
+    {
+        let pool = sqlx::PgPool::connect(&url).await.expect("connect");
+        let mut conn = pool.acquire().await.expect("connection");
+        let setup = format!(
+            "DROP SCHEMA IF EXISTS \"{0}\" CASCADE; CREATE SCHEMA \"{0}\"; SET search_path = \"{0}\";",
+            schema.name
+        );
+        for sql in [
+            setup.as_str(),
+            include_str!("../migrations/postgres/0001_init.sql"),
+            include_str!("../migrations/postgres/0002_receipts.sql"),
+            include_str!("../migrations/postgres/0003_last_seen.sql"),
+            "CREATE TABLE confab_schema (version BIGINT NOT NULL);
+             INSERT INTO confab_schema (version) VALUES (1), (2), (3);",
+            common::V3_DATA,
+        ] {
+            sqlx::raw_sql(sql)
+                .execute(&mut *conn)
+                .await
+                .expect("version 3");
+        }
+    }
+    let store = schema.store(1).await;
+    common::ordinals_cover_what_was_stored_before(&store).await;
+    schema.drop(&store).await;
 }

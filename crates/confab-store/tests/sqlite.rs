@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+mod common;
+
 use confab_store::{conformance, HistoryQuery, SqliteStore, Store};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -82,4 +84,86 @@ async fn calls_after_close_fail_as_unavailable() {
     ));
     // Closing again is harmless.
     clone.close().await;
+}
+
+/// Regression for the unread count that was a `count(*)` over the unread range: a user with
+/// thousands of unread messages took 15x longer to identify. Counting is now a few index seeks
+/// whatever is unread, measured in SQLite's own unit of work, which no machine's speed changes.
+#[tokio::test]
+async fn unread_counts_cost_the_same_however_many_messages_are_unread() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open(&dir.path().join("confab.db"), 1)
+        .await
+        .expect("open");
+    let a = store.create_user("alice", "h").await.expect("user").id;
+    let b = store.create_user("bob", "h").await.expect("user").id;
+    let c = store.create_user("carol", "h").await.expect("user").id;
+    let group = store
+        .create_group(a, "g", &[b, c], 10)
+        .await
+        .expect("group")
+        .channel_id;
+    let send = |from, batch: &'static str, n: usize| {
+        let store = &store;
+        async move {
+            for i in 0..n {
+                store
+                    .append_message(group, from, &format!("{batch}-{i}"), "x")
+                    .await
+                    .expect("send");
+            }
+        }
+    };
+    // What one identify's channel list, one channel's summary and one read pointer move cost.
+    let cost = || async {
+        let before = store.statement_steps();
+        let summary = store
+            .channel_of(group, b)
+            .await
+            .expect("s")
+            .expect("member");
+        let listed = store.channels_of(b).await.expect("list");
+        let read = store
+            .mark_read(group, b, summary.read_seq)
+            .await
+            .expect("read");
+        assert_eq!(listed[0].unread, summary.unread);
+        assert_eq!(read.unread, summary.unread);
+        (summary.unread, store.statement_steps() - before)
+    };
+    send(a, "a1", 3).await;
+    send(b, "b1", 2).await;
+    let (few, small) = cost().await;
+    assert_eq!(few, 3);
+    send(a, "a2", 2_000).await;
+    send(b, "b2", 500).await;
+    send(c, "c2", 1_000).await;
+    let (many, large) = cost().await;
+    assert_eq!(many, 3_003);
+    assert!(
+        large <= small + 60,
+        "counting {many} unread took {large} steps against {small} for {few}: it grows with the unread range"
+    );
+}
+
+/// A database written by schema version 3 gets its messages numbered by the migration, so the
+/// counts it had are kept and new messages count on from them.
+#[tokio::test]
+async fn the_ordinals_migration_numbers_messages_stored_before() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("confab.db");
+    {
+        let conn = rusqlite::Connection::open(&path).expect("open");
+        for sql in [
+            include_str!("../migrations/sqlite/0001_init.sql"),
+            include_str!("../migrations/sqlite/0002_receipts.sql"),
+            include_str!("../migrations/sqlite/0003_last_seen.sql"),
+            "PRAGMA user_version = 3;",
+            common::V3_DATA,
+        ] {
+            conn.execute_batch(sql).expect("version 3");
+        }
+    }
+    let store = SqliteStore::open(&path, 1).await.expect("open and migrate");
+    common::ordinals_cover_what_was_stored_before(&store).await;
 }

@@ -35,6 +35,7 @@ fn query<'a>(sql: &'static Sql, args: &'a [Arg<'a>]) -> Query<'a, Postgres, PgAr
             Arg::Text(v) => query.bind(v),
             Arg::Blob(v) => query.bind(v),
             Arg::Null => query.bind(None::<&str>),
+            Arg::NullInt => query.bind(None::<i64>),
         };
     }
     query

@@ -8,6 +8,7 @@ use confab_proto::{
 use super::dialect::Sql;
 use super::event::append_event;
 use super::member::role_from_row;
+use super::unread::{self, unread_columns};
 use super::user::user_ref;
 use super::{LockKey, Row, Tx};
 use crate::snowflake::{now_ms, Snowflake};
@@ -25,15 +26,17 @@ pub(super) static INSERT_MEMBER: Sql = Sql::new(
 /// A channel as member `m` sees it: the columns [`summary_from_row`] reads.
 macro_rules! summary_select {
     () => {
-        "SELECT c.id, c.kind, c.name, c.last_seq, c.member_count, c.created_at, m.role, m.read_seq,
-           (SELECT count(*) FROM events e
-             WHERE e.channel_id = c.id AND e.seq > m.read_seq AND e.kind = 'message'
-               AND e.author_id <> m.user_id) AS unread,
-           p.id AS peer_id, p.username AS peer_name
-         FROM members m
-         JOIN channels c ON c.id = m.channel_id
-         LEFT JOIN members pm ON c.kind = 'direct' AND pm.channel_id = c.id AND pm.user_id <> m.user_id
-         LEFT JOIN users p ON p.id = pm.user_id"
+        concat!(
+            "SELECT c.id, c.kind, c.name, c.last_seq, c.member_count, c.created_at, m.role,
+               m.read_seq, ",
+            unread_columns!(),
+            ", p.id AS peer_id, p.username AS peer_name
+             FROM members m
+             JOIN channels c ON c.id = m.channel_id
+             LEFT JOIN members pm ON c.kind = 'direct' AND pm.channel_id = c.id
+               AND pm.user_id <> m.user_id
+             LEFT JOIN users p ON p.id = pm.user_id"
+        )
     };
 }
 static SUMMARIES: Sql = Sql::new(concat!(
@@ -70,7 +73,7 @@ fn summary_from_row(row: &Row) -> Result<ChannelSummary> {
         role: role_from_row(row)?,
         last_seq: row.seq("last_seq")?,
         read_seq: row.seq("read_seq")?,
-        unread: row.seq("unread")?,
+        unread: unread::from_row(row)?,
         created_at: row.int("created_at")?,
     })
 }

@@ -28,6 +28,11 @@ pub(crate) const MARKERS: &[(&str, &str, &str)] = &[
     // Usernames starting with `$1`. PostgreSQL's starts_with is exact whatever the collation; in
     // SQLite a range scan on the username index (usernames are validated to a charset below
     // U+10FFFF, so `$1 || char(0x10FFFF)` bounds every name with that prefix).
+    // Which index a lookup of messages must use. PostgreSQL's planner picks a partial index by its
+    // statistics; SQLite's, without statistics, prefers the primary key (channel, seq) and would
+    // walk every event of the range (or of the channel) to find a member's messages.
+    ("{by_messages}", "", "INDEXED BY events_messages"),
+    ("{by_authored}", "", "INDEXED BY events_authored"),
     (
         "{username_starts_with_$1}",
         "starts_with(username, $1)",

@@ -13,12 +13,21 @@ use super::{LockKey, Row, Tx};
 use crate::snowflake::{now_ms, Snowflake};
 use crate::{Appended, HistoryQuery, Result, Retention, SendRecord, StoreError};
 
-/// The next `seq` of channel `$1`: the only place a `seq` is assigned.
-static NEXT_SEQ: Sql =
-    Sql::new("UPDATE channels SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq");
+/// The next `seq` of channel `$1`, and its message count advanced by `$2` (1 for a message, else
+/// 0): the only place a `seq` or a message ordinal is assigned.
+static NEXT_SEQ: Sql = Sql::new(
+    "UPDATE channels SET last_seq = last_seq + 1, msg_count = msg_count + $2 WHERE id = $1
+     RETURNING last_seq, msg_count",
+);
+/// The author ordinal of `$2`'s latest message in channel `$1` (one seek on `events_authored`).
+static LAST_AUTHOR_ORD: Sql = Sql::new(
+    "SELECT author_ord FROM events {by_authored}
+     WHERE channel_id = $1 AND author_id = $2 AND msg_ord IS NOT NULL
+     ORDER BY seq DESC LIMIT 1",
+);
 static INSERT_EVENT: Sql = Sql::new(
-    "INSERT INTO events (channel_id, seq, id, ts, author_id, kind, payload)
-     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    "INSERT INTO events (channel_id, seq, id, ts, author_id, kind, payload, msg_ord, author_ord)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
 );
 static FIND_SEND: Sql =
     Sql::new("SELECT channel_id, seq, id, ts FROM sends WHERE sender_id = $1 AND client_id = $2");
@@ -83,7 +92,9 @@ fn send_from_row(row: &Row, client_id: &str) -> Result<SendRecord> {
     })
 }
 
-/// Appends one event to `channel` inside the caller's transaction, assigning the next `seq`.
+/// Appends one event to `channel` inside the caller's transaction, assigning the next `seq` and,
+/// for a message, its ordinals: its place among the channel's messages and among its author's
+/// messages in the channel. Unread counts are differences of these (see [`super::unread`]).
 pub(super) async fn append_event<T: Tx>(
     tx: &mut T,
     ids: &Snowflake,
@@ -91,9 +102,22 @@ pub(super) async fn append_event<T: Tx>(
     author: UserRef,
     body: EventBody,
 ) -> Result<Event> {
-    let seq = match tx.fetch_optional(&NEXT_SEQ, &[channel.into()]).await? {
-        Some(row) => row.seq("last_seq")?,
+    let is_message = matches!(body, EventBody::Message { .. });
+    let next = tx
+        .fetch_optional(&NEXT_SEQ, &[channel.into(), u64::from(is_message).into()])
+        .await?;
+    let (seq, msg_count) = match next {
+        Some(row) => (row.seq("last_seq")?, row.seq("msg_count")?),
         None => return Err(StoreError::NotFound("channel".into())),
+    };
+    let (msg_ord, author_ord) = if is_message {
+        let last = tx
+            .fetch_optional(&LAST_AUTHOR_ORD, &[channel.into(), author.id.into()])
+            .await?;
+        let last = last.map(|row| row.seq("author_ord")).transpose()?;
+        (Some(msg_count), Some(last.unwrap_or(0) + 1))
+    } else {
+        (None, None)
     };
     let event = Event {
         channel_id: channel,
@@ -112,6 +136,8 @@ pub(super) async fn append_event<T: Tx>(
         event.author.id.into(),
         event.body.kind().into(),
         payload.as_str().into(),
+        msg_ord.into(),
+        author_ord.into(),
     ];
     tx.execute(&INSERT_EVENT, &args).await?;
     Ok(event)

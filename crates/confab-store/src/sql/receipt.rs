@@ -4,6 +4,7 @@
 use confab_proto::{ChannelId, ReadState, Receipt, UserId};
 
 use super::dialect::Sql;
+use super::unread::{self, unread_columns};
 use super::{Row, Tx};
 use crate::snowflake::now_ms;
 use crate::{Delivery, Result, StoreError};
@@ -29,10 +30,12 @@ static MARK_DELIVERED: Sql = Sql::new(concat!(
     " RETURNING delivered_seq, read_seq,
        (SELECT member_count FROM channels WHERE id = $2) AS member_count"
 ));
-static UNREAD: Sql = Sql::new(
-    "SELECT count(*) AS unread FROM events
-     WHERE channel_id = $1 AND seq > $2 AND kind = 'message' AND author_id <> $3",
-);
+static UNREAD: Sql = Sql::new(concat!(
+    "SELECT ",
+    unread_columns!(),
+    " FROM members m JOIN channels c ON c.id = m.channel_id
+     WHERE m.channel_id = $1 AND m.user_id = $2"
+));
 static RECEIPT: Sql = Sql::new(
     "SELECT channel_id, user_id, delivered_seq, read_seq, receipt_ts FROM members
      WHERE channel_id = $1 AND user_id = $2",
@@ -71,8 +74,10 @@ pub(super) async fn mark_read<T: Tx>(
         Some(row) => row.seq("read_seq")?,
         None => return Err(StoreError::NotFound("channel".into())),
     };
-    let args = [channel.into(), read_seq.into(), user.into()];
-    let unread = tx.fetch_one(&UNREAD, &args).await?.seq("unread")?;
+    let row = tx
+        .fetch_one(&UNREAD, &[channel.into(), user.into()])
+        .await?;
+    let unread = unread::from_row(&row)?;
     Ok(ReadState {
         channel_id: channel,
         read_seq,

@@ -18,9 +18,10 @@ pub(crate) enum Arg<'a> {
     Int(i64),
     Text(&'a str),
     Blob(&'a [u8]),
-    /// A NULL of type TEXT (the nullable columns the store writes are text: a channel's name and
-    /// direct key).
+    /// A NULL of type TEXT (a channel's name and direct key).
     Null,
+    /// A NULL of type BIGINT (a non-message event's ordinals).
+    NullInt,
 }
 
 impl From<i64> for Arg<'_> {
@@ -75,6 +76,12 @@ impl<'a> From<&'a String> for Arg<'a> {
 impl<'a> From<&'a [u8]> for Arg<'a> {
     fn from(v: &'a [u8]) -> Self {
         Arg::Blob(v)
+    }
+}
+
+impl From<Option<u64>> for Arg<'_> {
+    fn from(v: Option<u64>) -> Self {
+        v.map_or(Arg::NullInt, Arg::from)
     }
 }
 

@@ -14,11 +14,12 @@ use std::future::{ready, Future};
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::pin::pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use rusqlite::types::ValueRef;
-use rusqlite::{Connection, OpenFlags, PrepFlags, Statement};
+use rusqlite::{Connection, OpenFlags, PrepFlags, Statement, StatementStatus};
 use send_wrapper::SendWrapper;
 
 use crate::sql::dialect::{Dialect, Sql};
@@ -88,15 +89,18 @@ pub(crate) struct Conn<'c>(SendWrapper<Kept<'c>>);
 
 struct Kept<'c> {
     conn: &'c Connection,
+    /// Where the virtual machine steps of this connection's statements are added up.
+    steps: &'c AtomicU64,
     /// By the address of the core's [`Sql`].
     statements: HashMap<usize, Statement<'c>>,
 }
 
 impl<'c> Conn<'c> {
     /// `conn`, on the thread that owns it.
-    pub(crate) fn new(conn: &'c Connection) -> Conn<'c> {
+    pub(crate) fn new(conn: &'c Connection, steps: &'c AtomicU64) -> Conn<'c> {
         Conn(SendWrapper::new(Kept {
             conn,
+            steps,
             statements: HashMap::new(),
         }))
     }
@@ -120,7 +124,9 @@ impl<'c> Conn<'c> {
 
     /// `sql`'s statement, prepared the first time, with `args` bound.
     fn bound(&mut self, sql: &'static Sql, args: &[Arg<'_>]) -> Result<&mut Statement<'c>> {
-        let Kept { conn, statements } = &mut *self.0;
+        let Kept {
+            conn, statements, ..
+        } = &mut *self.0;
         let stmt = match statements.entry(std::ptr::from_ref(sql) as usize) {
             std::collections::hash_map::Entry::Occupied(kept) => kept.into_mut(),
             std::collections::hash_map::Entry::Vacant(slot) => {
@@ -144,7 +150,9 @@ impl<'c> Conn<'c> {
                 Arg::Int(v) => stmt.raw_bind_parameter(i + 1, v)?,
                 Arg::Text(v) => stmt.raw_bind_parameter(i + 1, v)?,
                 Arg::Blob(v) => stmt.raw_bind_parameter(i + 1, v)?,
-                Arg::Null => stmt.raw_bind_parameter(i + 1, rusqlite::types::Null)?,
+                Arg::Null | Arg::NullInt => {
+                    stmt.raw_bind_parameter(i + 1, rusqlite::types::Null)?
+                }
             }
         }
         Ok(stmt)
@@ -152,7 +160,18 @@ impl<'c> Conn<'c> {
 
     /// Runs a query and returns its first `limit` rows.
     fn fetch_now(&mut self, sql: &'static Sql, args: &[Arg<'_>], limit: usize) -> Result<Vec<Row>> {
+        let steps = self.0.steps;
         let stmt = self.bound(sql, args)?;
+        let out = Self::rows(sql, stmt, limit);
+        steps.fetch_add(
+            stmt.reset_status(StatementStatus::VmStep) as u64,
+            Ordering::Relaxed,
+        );
+        out
+    }
+
+    /// The first `limit` rows of a bound statement.
+    fn rows(sql: &'static Sql, stmt: &mut Statement<'c>, limit: usize) -> Result<Vec<Row>> {
         let width = stmt.column_count();
         let mut out = Vec::new();
         // Dropping `rows` resets the statement for its next use.
@@ -187,7 +206,14 @@ impl<'c> Conn<'c> {
     }
 
     fn execute_now(&mut self, sql: &'static Sql, args: &[Arg<'_>]) -> Result<u64> {
-        Ok(self.bound(sql, args)?.raw_execute()? as u64)
+        let steps = self.0.steps;
+        let stmt = self.bound(sql, args)?;
+        let changed = stmt.raw_execute();
+        steps.fetch_add(
+            stmt.reset_status(StatementStatus::VmStep) as u64,
+            Ordering::Relaxed,
+        );
+        Ok(changed? as u64)
     }
 }
 

@@ -2,6 +2,7 @@
 //! shared queue. In WAL mode a reader sees the last commit and never waits for the writer.
 
 use std::path::Path;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rusqlite::Connection;
@@ -27,15 +28,16 @@ pub(super) enum Request {
 
 /// Opens the read-only connections and starts their threads. They end when asked to, or when every
 /// sender is dropped.
-pub(super) fn spawn(path: &Path) -> Result<mpsc::Sender<Request>> {
+pub(super) fn spawn(path: &Path, steps: &Arc<AtomicU64>) -> Result<mpsc::Sender<Request>> {
     let (tx, rx) = mpsc::channel(QUEUE);
     let rx = Arc::new(Mutex::new(rx));
     for i in 0..READERS {
         let conn = open_reader(path)?;
         let rx = rx.clone();
+        let steps = steps.clone();
         std::thread::Builder::new()
             .name(format!("confab-sqlite-reader-{i}"))
-            .spawn(move || run(conn, &rx))
+            .spawn(move || run(conn, &rx, &steps))
             .map_err(|e| {
                 StoreError::Backend(format!("cannot start a sqlite reader thread: {e}"))
             })?;
@@ -43,8 +45,8 @@ pub(super) fn spawn(path: &Path) -> Result<mpsc::Sender<Request>> {
     Ok(tx)
 }
 
-fn run(connection: Connection, rx: &Mutex<mpsc::Receiver<Request>>) {
-    let mut conn = Conn::new(&connection);
+fn run(connection: Connection, rx: &Mutex<mpsc::Receiver<Request>>, steps: &AtomicU64) {
+    let mut conn = Conn::new(&connection, steps);
     loop {
         // One idle reader waits on the queue while the others wait for the lock.
         let request = rx

@@ -13,6 +13,7 @@
 //! A repeat of a message earlier in the same batch finds that one's `sends` row (the transaction
 //! sees its own writes) and gets its record. Every caller is answered only after the commit.
 
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use rusqlite::Connection;
@@ -48,17 +49,17 @@ pub(super) struct Append {
 
 /// Starts the writer thread on `conn`. The thread ends (and closes the connection) when asked to,
 /// or when every sender is dropped, that is with the last clone of the store.
-pub(super) fn spawn(conn: Connection) -> Result<mpsc::Sender<Request>> {
+pub(super) fn spawn(conn: Connection, steps: Arc<AtomicU64>) -> Result<mpsc::Sender<Request>> {
     let (tx, rx) = mpsc::channel(QUEUE);
     std::thread::Builder::new()
         .name("confab-sqlite-writer".into())
-        .spawn(move || run(conn, rx))
+        .spawn(move || run(conn, rx, &steps))
         .map_err(|e| StoreError::Backend(format!("cannot start the sqlite writer thread: {e}")))?;
     Ok(tx)
 }
 
-fn run(connection: Connection, mut rx: mpsc::Receiver<Request>) {
-    let mut conn = Conn::new(&connection);
+fn run(connection: Connection, mut rx: mpsc::Receiver<Request>, steps: &AtomicU64) {
+    let mut conn = Conn::new(&connection, steps);
     let mut batch = Vec::with_capacity(MAX_BATCH);
     // A request taken while filling a batch, to run next.
     let mut next = None;
