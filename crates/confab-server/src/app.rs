@@ -11,6 +11,7 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::Router;
 use confab_bus::{Bus, LocalBus, NatsBus};
 use confab_presence::{PresenceConfig, PresenceService};
@@ -191,6 +192,13 @@ async fn lifecycle(
 ) -> anyhow::Result<()> {
     let (http_stop, http_stopped) = watch::channel(false);
     let mut http = tokio::spawn(async move {
+        // No Nagle delay: a frame is small and written when it is due (several queued frames go
+        // out in one flush); left on, a lone frame waits for the peer's delayed ACK (~40 ms).
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+            }
+        });
         axum::serve(listener, app)
             .with_graceful_shutdown(stopped(http_stopped))
             .await

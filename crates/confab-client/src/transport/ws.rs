@@ -22,7 +22,9 @@ impl WsConn {
     /// Opens the socket. A refused upgrade (`503` when the node is full or draining) carries the
     /// server's `Retry-After`.
     pub(super) async fn connect(url: &str) -> Result<Self, Ending> {
-        match tokio_tungstenite::connect_async(url).await {
+        // No Nagle delay (`true`): a lone frame goes out at once instead of waiting for the
+        // server's delayed ACK.
+        match tokio_tungstenite::connect_async_with_config(url, None, true).await {
             Ok((socket, _)) => Ok(WsConn {
                 socket: Box::new(socket),
             }),

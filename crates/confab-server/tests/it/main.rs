@@ -5,6 +5,7 @@ mod bad_input;
 mod chat;
 mod cluster;
 mod delivery;
+mod latency;
 mod lifecycle;
 mod presence;
 mod raw;
