@@ -135,6 +135,22 @@ impl Accounts {
             .collect()
     }
 
+    /// Records users and channels provisioned outside the server's API (`confab bench seed`) as
+    /// those of `base`, replacing what the cache held for it.
+    pub fn record(
+        &mut self,
+        base: &str,
+        users: impl IntoIterator<Item = Account>,
+        channels: impl IntoIterator<Item = (String, String)>,
+    ) -> anyhow::Result<()> {
+        let cache = ServerCache {
+            users: users.into_iter().map(|a| (a.username.clone(), a)).collect(),
+            channels: channels.into_iter().collect(),
+        };
+        self.file.servers.insert(base.to_owned(), cache);
+        self.save()
+    }
+
     /// A group named after `key` whose owner is `owner` and whose members are `members` (the
     /// owner included or not), created once and cached.
     pub async fn group(

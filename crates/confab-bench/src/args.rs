@@ -26,6 +26,10 @@ pub enum Scenario {
     Storm(StormArgs),
     /// The room scenario over WebSocket, SSE, long polling and naive history polling.
     Transports(TransportsArgs),
+    /// Build a realistic database directly through the store (not a scenario: run it with the
+    /// server stopped, then start the server on the same store): users, groups, direct channels,
+    /// history and read pointers, with the users' tokens written to the accounts cache.
+    Seed(SeedArgs),
 }
 
 impl Scenario {
@@ -37,6 +41,7 @@ impl Scenario {
             Scenario::Dm(a) => &a.common,
             Scenario::Storm(a) => &a.common,
             Scenario::Transports(a) => &a.room.common,
+            Scenario::Seed(a) => &a.common,
         }
     }
 
@@ -178,4 +183,56 @@ pub struct TransportsArgs {
     /// Transports to run, in order (ws, sse, longpoll, poll)
     #[arg(long, value_delimiter = ',', default_value = "ws,sse,longpoll,poll")]
     pub only: Vec<crate::transport::Kind>,
+}
+
+/// `confab bench seed`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SeedArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Directory of the embedded store (as `confab serve --data-dir`)
+    #[arg(long, env = "CONFAB_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Store URL: `sqlite:PATH` or `postgres://…` (as `confab serve --store`)
+    #[arg(long, env = "CONFAB_STORE")]
+    pub store: Option<String>,
+    /// PostgreSQL schema (as `confab serve --store-schema`)
+    #[arg(long, env = "CONFAB_STORE_SCHEMA")]
+    pub store_schema: Option<String>,
+    /// Users to create
+    #[arg(long, default_value_t = 1000)]
+    pub users: usize,
+    /// Members of the one large group (the first users; the group `room --members N` uses); 0: none
+    #[arg(long, default_value_t = 1000)]
+    pub large_group: usize,
+    /// Small groups, each of `--small-size` random users
+    #[arg(long, default_value_t = 200)]
+    pub small_groups: usize,
+    /// Members of each small group
+    #[arg(long, default_value_t = 8)]
+    pub small_size: usize,
+    /// Direct channels (the first pair users 0–1, 2–3, … as `dm --pairs` does)
+    #[arg(long, default_value_t = 500)]
+    pub directs: usize,
+    /// Messages to store
+    #[arg(long, default_value_t = 1_000_000)]
+    pub messages: u64,
+    /// The fraction of the messages sent in the large group
+    #[arg(long, default_value_t = 0.3)]
+    pub large_share: f64,
+    /// Messages each member leaves unread in each channel, roughly (0: everything read)
+    #[arg(long, default_value_t = 0)]
+    pub unread: u64,
+    /// Message body size in bytes
+    #[arg(long, default_value_t = 64)]
+    pub size: usize,
+    /// Messages stored at once (the store commits them in groups)
+    #[arg(long, default_value_t = 256)]
+    pub concurrency: usize,
+    /// Only move the read pointers of an already seeded database (forward: they never move back)
+    #[arg(long)]
+    pub read_pointers_only: bool,
+    /// Seed of the random choices (members, authors, pointers)
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 }

@@ -22,7 +22,8 @@
 //! - `transport`: what carries a session — the WebSocket at `/ws`, HTTP sessions (long polling,
 //!   SSE) — and connection admission.
 //! - `api`: the REST API, one thin file per resource; `openapi`: its document.
-//! - [`web`]: the embedded web UI. `retention`: the background pruner.
+//! - [`web`]: the embedded web UI. `retention`: the background pruner. [`seed`]: a realistic
+//!   database built directly through the store, for benchmarks.
 //! - [`app`]: builds the store, bus, hub and the rest from the config, routes, serves, drains;
 //!   [`start`] and [`Server`].
 //!
@@ -44,6 +45,7 @@ mod presence;
 pub mod queue;
 mod receipt;
 mod retention;
+pub mod seed;
 pub mod session;
 mod state;
 mod transport;

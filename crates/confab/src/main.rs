@@ -1,6 +1,8 @@
 //! `confab`: the Confab binary. Thin over the crates: `serve` runs a node, `chat` is the terminal
 //! client (`confab-tui`), `bench` the load generator (`confab-bench`).
 
+mod seed;
+
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -112,6 +114,9 @@ fn main() -> anyhow::Result<()> {
         }
         // The terminal client owns the screen: no log lines on it.
         Command::Chat(args) => confab_tui::run(args),
+        Command::Bench(confab_bench::BenchArgs {
+            scenario: confab_bench::Scenario::Seed(args),
+        }) => seed::run(args),
         Command::Bench(args) => confab_bench::run(args),
     }
 }

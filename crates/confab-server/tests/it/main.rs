@@ -10,5 +10,6 @@ mod lifecycle;
 mod presence;
 mod raw;
 mod rest;
+mod seed;
 mod transport;
 mod web;
