@@ -8,7 +8,7 @@ use confab_bus::LocalBus;
 use confab_proto::{Event, EventBody, EventId, UserRef};
 use confab_server::hub::{Hub, Outbound, SessionHandle};
 use confab_server::metrics::Metrics;
-use confab_server::queue::SessionQueue;
+use confab_server::queue::{Received, SessionQueue};
 use confab_store::{SqliteStore, Store};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 
@@ -80,7 +80,7 @@ fn fanout(c: &mut Criterion) {
                     hub.publish_event(&event).await;
                     for handle in &receivers {
                         match handle.queue.recv().await {
-                            Some(Outbound::Event { .. }) => {}
+                            Received::Item(Outbound::Event { .. }) => {}
                             other => panic!("expected the event, got {other:?}"),
                         }
                     }

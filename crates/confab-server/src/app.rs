@@ -30,7 +30,7 @@ use crate::presence::Watchers;
 use crate::receipt::Receipts;
 use crate::state::{stopped, AppState, State as Shared};
 use crate::transport::http::Sessions;
-use crate::{api, openapi, presence, retention, transport, web};
+use crate::{api, heartbeat, openapi, presence, retention, transport, web};
 
 /// A running server.
 #[derive(Debug)]
@@ -161,7 +161,7 @@ pub(crate) async fn build(
         metrics.clone(),
         config.receipt_group_size,
     );
-    Ok(Arc::new(Shared {
+    let state = Arc::new(Shared {
         limiter: SendLimiter::new(config.send_rate, config.send_burst),
         admission: Admission::new(
             config.identify_rate,
@@ -176,11 +176,14 @@ pub(crate) async fn build(
         next_session: AtomicU64::new(1),
         hash_permits: Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())),
         shutdown,
+        started: tokio::time::Instant::now(),
         config,
         store,
         hub,
         metrics,
-    }))
+    });
+    heartbeat::spawn(state.clone());
+    Ok(state)
 }
 
 /// Serves until the drain starts, waits for the sessions to leave (at most the drain window plus

@@ -13,7 +13,8 @@
 //!   `backfill`: reading a run of a channel's events back from the store (hub and sessions).
 //! - `presence`: routing presence changes to watching sessions; typing limits. `receipt`:
 //!   delivered pointers, batched into one write per interval, and receipt events.
-//! - `state`: the shared state ([`AppState`]); imports nothing above this line.
+//! - `state`: the shared state ([`AppState`]); imports nothing above this line. `heartbeat`: one
+//!   timer for every session, ending those whose client went silent.
 //! - `auth`: argon2id passwords, tokens, the bearer extractor.
 //! - `ops`: every operation once (send, history, read/delivered, channels, members, presence,
 //!   receipts, accounts), called by both the REST API and the sessions.
@@ -36,6 +37,7 @@ mod backfill;
 pub mod config;
 mod error;
 mod extract;
+mod heartbeat;
 pub mod hub;
 mod limit;
 pub mod metrics;

@@ -79,12 +79,14 @@ pub fn spawn_router(
 ) {
     tokio::spawn(async move {
         while let Some(change) = changes.recv().await {
-            watchers.notify(&change);
+            // Stored first, so a watcher that asks (`GET /users/{id}/presence`) right after it
+            // hears of the change gets the same last-seen time.
             if let (Status::Offline, Some(ts)) = (change.status, change.last_seen) {
                 if let Err(e) = store.touch_last_seen(change.user_id, ts).await {
                     tracing::debug!(error = %e, user_id = %change.user_id, "cannot record last seen");
                 }
             }
+            watchers.notify(&change);
         }
     });
 }

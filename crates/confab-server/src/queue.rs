@@ -5,9 +5,15 @@
 //! once the queue drains), one lock per push and per take, and one waker (the session task's) to
 //! wake. A push never waits: on a full queue the session is flagged as a slow consumer and closes
 //! with 4002, so no session's backlog can stall the hub or grow the server.
+//!
+//! The queue also keeps when its client was last heard from: the node's heartbeat sweeper
+//! ([`crate::heartbeat`]) ends a queue whose client stayed silent past the timeout, and the
+//! session's task, which waits on the queue anyway, closes with 4001. So an idle session carries
+//! no timer of its own, and a frame from the client costs one atomic store instead of moving one.
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
@@ -40,13 +46,29 @@ pub enum Outbound {
 /// Capacity kept after the queue drains; a larger buffer (from a burst) is released.
 const KEEP_CAPACITY: usize = 16;
 
+/// Why a queue ended before its session did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// A push found it full: the session must close as a slow consumer.
+    Overflow,
+    /// Its client was silent past the heartbeat timeout.
+    Expired,
+}
+
+/// What a session's task takes from its queue.
+#[derive(Debug)]
+pub enum Received {
+    Item(Outbound),
+    Ended(Ending),
+}
+
 #[derive(Debug, Default)]
 struct State {
     items: VecDeque<Outbound>,
     /// The session ended: pushes are refused.
     closed: bool,
-    /// A push found the queue full: the session must close as a slow consumer.
-    overflowed: bool,
+    /// The session must end, and why (before anything still queued).
+    ended: Option<Ending>,
 }
 
 /// A session's queue of outbound items. Any number of producers; one consumer task (the
@@ -54,9 +76,11 @@ struct State {
 #[derive(Debug)]
 pub struct SessionQueue {
     state: Mutex<State>,
-    /// The consumer task, woken when an item is pushed or the queue overflows.
+    /// The consumer task, woken when an item is pushed or the queue ends.
     waker: AtomicWaker,
     capacity: usize,
+    /// When the client was last heard from, in the node's heartbeat clock (milliseconds).
+    last_heard: AtomicU64,
 }
 
 impl SessionQueue {
@@ -66,6 +90,7 @@ impl SessionQueue {
             state: Mutex::new(State::default()),
             waker: AtomicWaker::new(),
             capacity: capacity.max(1),
+            last_heard: AtomicU64::new(u64::MAX),
         }
     }
 
@@ -77,11 +102,11 @@ impl SessionQueue {
     /// full: then the session is flagged as a slow consumer and the item dropped.
     pub fn push(&self, item: Outbound) -> bool {
         let mut state = self.lock();
-        if state.closed || state.overflowed {
+        if state.closed || state.ended.is_some() {
             return false;
         }
         if state.items.len() >= self.capacity {
-            state.overflowed = true;
+            state.ended = Some(Ending::Overflow);
             drop(state);
             self.waker.wake();
             return false;
@@ -105,19 +130,16 @@ impl SessionQueue {
         item
     }
 
-    /// Waits for the next item; `None` once the queue has overflowed (the session must close as a
-    /// slow consumer). Cancel-safe: an item is only taken when this completes.
-    pub async fn recv(&self) -> Option<Outbound> {
+    /// Waits for the next item, or for the queue to end (the session must close). Cancel-safe: an
+    /// item is only taken when this completes.
+    pub async fn recv(&self) -> Received {
         poll_fn(|cx| self.poll_recv(cx)).await
     }
 
-    fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<Outbound>> {
-        let ready = |state: &mut State| {
-            if state.overflowed {
-                Some(None)
-            } else {
-                Self::take(state).map(Some)
-            }
+    fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Received> {
+        let ready = |state: &mut State| match state.ended {
+            Some(ending) => Some(Received::Ended(ending)),
+            None => Self::take(state).map(Received::Item),
         };
         if let Some(next) = ready(&mut self.lock()) {
             return Poll::Ready(next);
@@ -130,20 +152,41 @@ impl SessionQueue {
         }
     }
 
-    /// Completes once the queue has overflowed. Cancel-safe.
-    pub async fn overflowed(&self) {
+    /// Completes once the queue has ended, with why. Cancel-safe.
+    pub async fn ended(&self) -> Ending {
         poll_fn(|cx| {
-            if self.lock().overflowed {
-                return Poll::Ready(());
+            if let Some(ending) = self.lock().ended {
+                return Poll::Ready(ending);
             }
             self.waker.register(cx.waker());
-            if self.lock().overflowed {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
+            match self.lock().ended {
+                Some(ending) => Poll::Ready(ending),
+                None => Poll::Pending,
             }
         })
         .await
+    }
+
+    /// The client was heard from at `now` (milliseconds of the heartbeat clock).
+    pub fn heard(&self, now: u64) {
+        self.last_heard.store(now, Ordering::Relaxed);
+    }
+
+    /// Ends the queue if its client has not been heard from for longer than `timeout` at `now`;
+    /// returns whether it did.
+    pub fn expire_if_silent(&self, now: u64, timeout: u64) -> bool {
+        let heard = self.last_heard.load(Ordering::Relaxed);
+        if heard == u64::MAX || now.saturating_sub(heard) <= timeout {
+            return false;
+        }
+        let mut state = self.lock();
+        if state.closed || state.ended.is_some() {
+            return false;
+        }
+        state.ended = Some(Ending::Expired);
+        drop(state);
+        self.waker.wake();
+        true
     }
 
     /// The session ended: refuse further pushes and drop what is queued.
@@ -163,10 +206,16 @@ mod tests {
         Outbound::Frame(format!("{n}").into())
     }
 
-    fn text(item: Outbound) -> String {
-        match item {
-            Outbound::Frame(f) => f.as_str().to_owned(),
+    fn text(item: impl Into<Received>) -> String {
+        match item.into() {
+            Received::Item(Outbound::Frame(f)) => f.as_str().to_owned(),
             other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    impl From<Outbound> for Received {
+        fn from(item: Outbound) -> Self {
+            Received::Item(item)
         }
     }
 
@@ -174,14 +223,14 @@ mod tests {
     async fn items_come_out_in_order_and_a_full_queue_flags_overflow() {
         let q = SessionQueue::new(3);
         assert!(q.push(frame(1)) && q.push(frame(2)) && q.push(frame(3)));
-        assert_eq!(text(q.recv().await.expect("not overflowed")), "1");
+        assert_eq!(text(q.recv().await), "1");
         assert_eq!(text(q.try_recv().expect("queued")), "2");
         assert!(q.push(frame(4)) && q.push(frame(5)));
         assert!(!q.push(frame(6)), "the sixth does not fit");
-        q.overflowed().await; // completes at once
+        assert_eq!(q.ended().await, Ending::Overflow); // completes at once
         assert!(!q.push(frame(7)), "an overflowed queue takes nothing more");
         assert!(
-            q.recv().await.is_none(),
+            matches!(q.recv().await, Received::Ended(Ending::Overflow)),
             "overflow comes before what is queued"
         );
     }
@@ -190,7 +239,7 @@ mod tests {
     async fn a_waiting_receiver_wakes_for_a_push_from_another_task() {
         let q = std::sync::Arc::new(SessionQueue::new(8));
         let producer = q.clone();
-        let waiter = tokio::spawn(async move { text(q.recv().await.expect("an item")) });
+        let waiter = tokio::spawn(async move { text(q.recv().await) });
         tokio::task::yield_now().await;
         assert!(producer.push(frame(7)));
         assert_eq!(waiter.await.expect("join"), "7");
@@ -205,6 +254,31 @@ mod tests {
         q.close();
         assert!(!q.push(Outbound::Close(CloseCode::InternalError)));
         assert!(q.try_recv().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_queue_whose_client_is_silent_past_the_timeout_ends() {
+        let q = SessionQueue::new(8);
+        assert!(
+            !q.expire_if_silent(1_000_000, 10),
+            "never heard from: a session not started"
+        );
+        q.heard(100);
+        assert!(
+            !q.expire_if_silent(160, 60),
+            "silent for exactly the timeout"
+        );
+        q.heard(150);
+        assert!(!q.expire_if_silent(200, 60), "heard from since");
+        assert!(q.push(frame(1)));
+        assert!(q.expire_if_silent(211, 60));
+        assert!(!q.expire_if_silent(300, 60), "ends once");
+        assert_eq!(q.ended().await, Ending::Expired);
+        assert!(
+            matches!(q.recv().await, Received::Ended(Ending::Expired)),
+            "before what is queued"
+        );
+        assert!(!q.push(frame(2)));
     }
 
     #[tokio::test]

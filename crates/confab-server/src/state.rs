@@ -42,6 +42,8 @@ pub struct State {
     /// Flips to `true` when the server starts draining (SIGTERM): `/readyz` fails, new sessions
     /// are refused, sessions leave over the drain window.
     pub shutdown: watch::Receiver<bool>,
+    /// The start of the heartbeat clock (see [`State::clock_ms`]).
+    pub started: tokio::time::Instant,
 }
 
 impl std::fmt::Debug for State {
@@ -61,6 +63,12 @@ impl State {
 
     pub fn is_shutting_down(&self) -> bool {
         *self.shutdown.borrow()
+    }
+
+    /// Milliseconds since the node started: the clock session queues note activity in (tokio's,
+    /// so a paused test clock moves it).
+    pub fn clock_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 }
 

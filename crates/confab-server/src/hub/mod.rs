@@ -271,6 +271,20 @@ impl Hub {
         users.values().flat_map(|topic| topic.handles()).collect()
     }
 
+    /// Ends the queue of every session on this node whose client has been silent for longer than
+    /// `timeout` at `now` (milliseconds of the heartbeat clock); returns how many.
+    pub fn sweep(&self, now: u64, timeout: u64) -> usize {
+        let users = lock(&self.inner.users);
+        let mut expired = 0;
+        for topic in users.values() {
+            let subs = topic.subscribers.read().unwrap_or_else(|e| e.into_inner());
+            for s in subs.values() {
+                expired += usize::from(s.handle.queue.expire_if_silent(now, timeout));
+            }
+        }
+        expired
+    }
+
     /// Whether the bus is connected (for readiness).
     pub fn bus_connected(&self) -> bool {
         self.inner.bus.is_connected()

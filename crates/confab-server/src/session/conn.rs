@@ -109,8 +109,14 @@ impl<L: Link> Conn<L> {
 
     /// Reads one message and classifies it.
     pub async fn recv(&mut self) -> Inbound {
+        let incoming = self.link.recv().await;
+        self.classify(incoming)
+    }
+
+    /// What a message from the client means: a parsed frame, an invalid one, or the link's news.
+    pub fn classify(&mut self, incoming: Incoming) -> Inbound {
         let max = self.state.config.max_frame_bytes as usize;
-        match self.link.recv().await {
+        match incoming {
             Incoming::Gone => Inbound::Gone,
             Incoming::TooLarge => Inbound::TooLarge,
             Incoming::Text(text) if text.len() > max => Inbound::TooLarge,

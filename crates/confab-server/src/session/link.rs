@@ -2,7 +2,9 @@
 //! HTTP session's outbox (long polling and SSE), or [`MemoryLink`] in tests — and the session
 //! code is the same for all, so every transport keeps the same protocol, cursors and guarantees.
 
-use std::future::Future;
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
 
 use axum::extract::ws::Utf8Bytes;
 use tokio::sync::mpsc;
@@ -26,33 +28,64 @@ pub enum Incoming {
 #[derive(Debug)]
 pub struct LinkError;
 
-/// One client connection, as the session uses it. Writes are split into [`feed`](Link::feed)
-/// and [`flush`](Link::flush) so a session can write several queued frames at once.
+/// One client connection, as the session uses it. Writes are split into queueing a frame and
+/// flushing, so a session can write several queued frames at once; they are poll functions, like
+/// a `Sink`'s, so that the write path keeps no future of its own in an idle session's task.
 pub trait Link: Send + 'static {
     /// The next thing from the client.
     fn recv(&mut self) -> impl Future<Output = Incoming> + Send;
 
-    /// Queues a frame without flushing.
-    fn feed(&mut self, frame: Utf8Bytes) -> impl Future<Output = Result<(), LinkError>> + Send;
+    /// Ready when a frame can be queued.
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), LinkError>>;
 
-    /// Sends what was fed.
-    fn flush(&mut self) -> impl Future<Output = Result<(), LinkError>> + Send;
+    /// Queues a frame without flushing; only after [`poll_ready`](Link::poll_ready) said ready.
+    fn start_send(&mut self, frame: Utf8Bytes) -> Result<(), LinkError>;
+
+    /// Ready once what was queued is sent.
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), LinkError>>;
 
     /// Ends the session with a close code (callers bound the wait for the client's reply).
     fn close(&mut self, code: u16, reason: String) -> impl Future<Output = ()> + Send;
 
     /// Marks the session as ended without a close code: the client went away.
     fn gone(&mut self) {}
+
+    /// Queues a frame once there is room.
+    fn feed(&mut self, frame: Utf8Bytes) -> impl Future<Output = Result<(), LinkError>> + Send {
+        let mut frame = Some(frame);
+        poll_fn(move |cx| {
+            ready!(self.poll_ready(cx))?;
+            match frame.take() {
+                Some(frame) => Poll::Ready(self.start_send(frame)),
+                None => Poll::Ready(Ok(())),
+            }
+        })
+    }
+
+    /// Sends what was queued.
+    fn flush(&mut self) -> impl Future<Output = Result<(), LinkError>> + Send {
+        poll_fn(move |cx| self.poll_flush(cx))
+    }
 }
 
 /// A link over in-memory channels, for tests: the test side sends what a client would and reads
 /// what the session wrote, flush by flush. The session's side holds at most `capacity` unread
 /// flushes; past that a flush waits, as a socket whose client stops reading does.
-#[derive(Debug)]
 pub struct MemoryLink {
     incoming: mpsc::UnboundedReceiver<Incoming>,
     outgoing: mpsc::Sender<Written>,
     pending: Vec<Utf8Bytes>,
+    /// Waiting for room to hand the peer a flush.
+    room: Option<Pin<Box<Room>>>,
+}
+
+type Room =
+    dyn Future<Output = Result<mpsc::OwnedPermit<Written>, mpsc::error::SendError<()>>> + Send;
+
+impl std::fmt::Debug for MemoryLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryLink").finish_non_exhaustive()
+    }
 }
 
 /// What a session wrote to a [`MemoryLink`].
@@ -80,6 +113,7 @@ impl MemoryLink {
             incoming,
             outgoing,
             pending: Vec::new(),
+            room: None,
         };
         (
             link,
@@ -96,23 +130,33 @@ impl Link for MemoryLink {
         self.incoming.recv().await.unwrap_or(Incoming::Gone)
     }
 
-    async fn feed(&mut self, frame: Utf8Bytes) -> Result<(), LinkError> {
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), LinkError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn start_send(&mut self, frame: Utf8Bytes) -> Result<(), LinkError> {
         self.pending.push(frame);
         Ok(())
     }
 
-    async fn flush(&mut self) -> Result<(), LinkError> {
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), LinkError>> {
+        if self.pending.is_empty() {
+            return Poll::Ready(Ok(()));
+        }
         // Room first, then the frames: a flush given up while waiting keeps them for the next.
-        let permit = self.outgoing.reserve().await.map_err(|_| LinkError)?;
+        let room = self
+            .room
+            .get_or_insert_with(|| Box::pin(self.outgoing.clone().reserve_owned()));
+        let permit = ready!(room.as_mut().poll(cx));
+        self.room = None;
+        let permit = permit.map_err(|_| LinkError)?;
         let frames = self.pending.drain(..).map(|f| f.as_str().to_owned());
         permit.send(Written::Frames(frames.collect()));
-        Ok(())
+        Poll::Ready(Ok(()))
     }
 
     async fn close(&mut self, code: u16, reason: String) {
-        if !self.pending.is_empty() {
-            let _ = self.flush().await;
-        }
+        let _ = self.flush().await;
         let _ = self.outgoing.send(Written::Closed(code, reason)).await;
     }
 }

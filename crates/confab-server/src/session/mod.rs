@@ -65,8 +65,10 @@ pub fn run<L: Link>(link: L, state: AppState) -> impl Future<Output = ()> + Send
                 tracing::Span::current().record("user_id", tracing::field::display(auth.user.id));
                 match conn.admit(&auth) {
                     Ok(()) => {
-                        let identified = Box::pin(identified(&mut conn, auth, conn_id));
-                        identified.await
+                        let started = Box::pin(start(&mut conn, auth, conn_id));
+                        let (session, started) = started.await;
+                        let live = Box::pin(live(&mut conn, session, started));
+                        live.await
                     }
                     Err(retry_after) => {
                         let reason = CloseCode::Overloaded.reason_with_retry(retry_after);
@@ -89,44 +91,57 @@ pub fn run<L: Link>(link: L, state: AppState) -> impl Future<Output = ()> + Send
     .instrument(span)
 }
 
-/// The authenticated session: register with the hub, send `ready` (or replay and `resumed`), then
-/// serve until the end, and leave the hub, the watchers and presence.
-/// (A plain function returning the future, so `auth` is not kept twice in the task.)
-#[allow(clippy::manual_async_fn)]
-fn identified<L: Link>(
+/// Starts an authenticated session: registers it with the hub and presence, then sends `ready`
+/// (or replays and sends `resumed`). Its future is boxed by the caller and gone once the session
+/// runs; the session is returned attached, whether it started or not, so that [`live`] can leave.
+async fn start<L: Link>(
     conn: &mut Conn<L>,
     auth: Authenticated,
     conn_id: u64,
+) -> (Session, Result<(), End>) {
+    let state = conn.state.clone();
+    let handle = SessionHandle {
+        key: conn_id,
+        user: auth.user.id,
+        token_hash: auth.token_hash,
+        queue: Arc::new(SessionQueue::new(state.config.outbound_queue)),
+    };
+    let mut session = Session::new(handle);
+    state.hub.attach_user(&session.handle).await;
+    state.presence.connect(auth.user.id);
+    state.metrics.sessions.inc();
+    let started = match auth.start {
+        Start::Identify => {
+            let ready = Box::pin(session.ready(conn, auth.user));
+            ready.await
+        }
+        Start::Resume {
+            cursors,
+            receipts_since,
+        } => {
+            let resume = Box::pin(session.resume(conn, auth.user, cursors, receipts_since));
+            resume.await
+        }
+    };
+    (session, started)
+}
+
+/// A started session's life: serves until the end, then leaves the hub, the watchers and presence.
+/// Its future is the one an idle connection carries (boxed), so it holds only the session's state
+/// and the serve loop. (A plain function returning the future: an `async fn` would keep the session
+/// twice in it, as its argument and as the local the body moves it into.)
+#[allow(clippy::manual_async_fn)]
+fn live<L: Link>(
+    conn: &mut Conn<L>,
+    mut session: Session,
+    started: Result<(), End>,
 ) -> impl Future<Output = End> + Send + '_ {
     async move {
-        let state = conn.state.clone();
-        let handle = SessionHandle {
-            key: conn_id,
-            user: auth.user.id,
-            token_hash: auth.token_hash,
-            queue: Arc::new(SessionQueue::new(state.config.outbound_queue)),
-        };
-        let mut session = Session::new(handle);
-        state.hub.attach_user(&session.handle).await;
-        state.presence.connect(auth.user.id);
-        state.metrics.sessions.inc();
-        let started = match auth.start {
-            Start::Identify => {
-                let ready = Box::pin(session.ready(conn, auth.user));
-                ready.await
-            }
-            Start::Resume {
-                cursors,
-                receipts_since,
-            } => {
-                let resume = Box::pin(session.resume(conn, auth.user, cursors, receipts_since));
-                resume.await
-            }
-        };
         let end = match started {
             Ok(()) => session.serve(conn).await,
             Err(end) => end,
         };
+        let state = &conn.state;
         session.handle.queue.close();
         state
             .hub

@@ -5,15 +5,15 @@
 use std::future::Future;
 
 use confab_proto::{ChannelId, CloseCode, ServerFrame};
-use tokio::time::Instant;
 
 use super::conn::{encode, Conn, End, Inbound};
-use super::link::Link;
+use super::link::{Incoming, Link};
 use super::op;
 use super::state::Session;
 use crate::backfill::Backfill;
 use crate::hub::Outbound;
 use crate::metrics::Reason;
+use crate::queue::{Ending, Received};
 use crate::state::AppState;
 
 /// Frames written per flush at most, when several are queued.
@@ -21,66 +21,70 @@ const MAX_BATCH: usize = 64;
 
 /// What woke a serving session.
 enum Wake {
-    Overflow,
     Item(Outbound),
-    Inbound(Inbound),
-    Deadline,
+    Ended(Ending),
+    /// Read, not yet parsed: parsing (and the frame it gives) takes space in the boxed handler only.
+    Inbound(Incoming),
 }
 
-/// Ends a session whose queue overflowed (counted in metrics).
-fn slow_consumer(state: &AppState) -> End {
-    state.metrics.reject(Reason::slow_consumer);
-    tracing::info!("closing slow consumer");
-    Some(CloseCode::SlowConsumer)
-}
-
-/// Ends a session whose client went quiet past the heartbeat timeout (counted in metrics).
-fn heartbeat_expired(state: &AppState) -> End {
-    state.metrics.reject(Reason::heartbeat_timeout);
-    Some(CloseCode::HeartbeatTimeout)
+/// Ends a session whose queue ended: overflowed (a slow consumer) or expired (its client went
+/// quiet past the heartbeat timeout). Counted in metrics.
+fn ended(state: &AppState, ending: Ending) -> End {
+    match ending {
+        Ending::Overflow => {
+            state.metrics.reject(Reason::slow_consumer);
+            tracing::info!("closing slow consumer");
+            Some(CloseCode::SlowConsumer)
+        }
+        Ending::Expired => {
+            state.metrics.reject(Reason::heartbeat_timeout);
+            Some(CloseCode::HeartbeatTimeout)
+        }
+    }
 }
 
 impl Session {
     /// Serves until the session ends; returns why.
+    ///
+    /// Its future lives in every connected session's task, so it is kept small: the heartbeat
+    /// deadline is the node's sweeper's (see [`crate::heartbeat`]), which ends the queue this
+    /// loop waits on anyway.
     pub(super) async fn serve<L: Link>(&mut self, conn: &mut Conn<L>) -> End {
         let state = conn.state.clone();
-        let timeout = state.config.heartbeat_timeout();
-        // One timer for the session's life, moved when the client shows it is alive.
-        let heartbeat = tokio::time::sleep(timeout);
-        tokio::pin!(heartbeat);
         // On drain the app queues a `server_shutdown` close for every session, spread over the
         // window; a session that was not yet attached then leaves here.
         if state.is_shutting_down() {
             return Some(CloseCode::ServerShutdown);
         }
         let queue = self.handle.queue.clone();
+        queue.heard(state.clock_ms());
         loop {
             // Not biased: neither a busy channel nor a busy client may starve the other direction.
             // The select only says what happened; the work is done after it, so the futures of
             // the select and of the work never take space in this task at the same time.
             let wake = tokio::select! {
-                item = queue.recv() => item.map_or(Wake::Overflow, Wake::Item),
-                inbound = conn.recv() => Wake::Inbound(inbound),
-                _ = &mut heartbeat => Wake::Deadline,
+                received = queue.recv() => match received {
+                    Received::Item(item) => Wake::Item(item),
+                    Received::Ended(ending) => Wake::Ended(ending),
+                },
+                incoming = conn.link.recv() => Wake::Inbound(incoming),
             };
             let end = match wake {
                 Wake::Item(item) => {
-                    // A client that stops reading blocks the write; the overflow signal and the
-                    // heartbeat deadline must still end the session.
+                    // A client that stops reading blocks the write; the queue's end (overflow,
+                    // or the heartbeat timeout) must still end the session.
                     tokio::select! {
                         biased;
                         written = self.write(conn, item) => written.err(),
-                        _ = queue.overflowed() => Some(slow_consumer(&state)),
-                        _ = &mut heartbeat => Some(heartbeat_expired(&state)),
+                        ending = queue.ended() => Some(ended(&state, ending)),
                     }
                 }
-                Wake::Inbound(inbound) => {
-                    heartbeat.as_mut().reset(Instant::now() + timeout);
-                    let handled = Box::pin(self.handle_inbound(conn, inbound));
+                Wake::Inbound(incoming) => {
+                    queue.heard(state.clock_ms());
+                    let handled = Box::pin(self.handle_inbound(conn, incoming));
                     handled.await.err()
                 }
-                Wake::Overflow => Some(slow_consumer(&state)),
-                Wake::Deadline => Some(heartbeat_expired(&state)),
+                Wake::Ended(ending) => Some(ended(&state, ending)),
             };
             if let Some(end) = end {
                 return end;
@@ -92,9 +96,9 @@ impl Session {
     async fn handle_inbound<L: Link>(
         &mut self,
         conn: &mut Conn<L>,
-        inbound: Inbound,
+        incoming: Incoming,
     ) -> Result<(), End> {
-        let frame = match inbound {
+        let frame = match conn.classify(incoming) {
             Inbound::Frame(frame) => frame,
             Inbound::Invalid(error, reference) => return conn.invalid(error, reference).await,
             Inbound::Alive => return Ok(()),
@@ -111,28 +115,33 @@ impl Session {
     }
 
     /// Writes `first` and whatever else is already queued (up to a batch), then flushes once.
-    async fn write<L: Link>(&mut self, conn: &mut Conn<L>, first: Outbound) -> Result<(), End> {
-        let mut item = Some(first);
+    ///
+    /// Its future lives in every session's task (the serve loop awaits it), so it holds little: the
+    /// item in hand and the link's poll functions. The rare items (gaps, joins, removals), whose
+    /// work needs more space, are written by a boxed [`Session::write_one`].
+    pub(super) async fn write<L: Link>(
+        &mut self,
+        conn: &mut Conn<L>,
+        first: Outbound,
+    ) -> Result<(), End> {
+        let mut current = first;
         let mut written = 0usize;
-        while let Some(current) = item.take() {
+        loop {
             written += match current {
                 // The common case, inline: the next event of a channel, or a ready-made frame.
-                // (`write_one` handles these too; calling it here instead would keep its larger
-                // future in every idle session's task: measured +0.2 KiB per connection.)
                 Outbound::Event {
                     channel,
                     seq,
                     frame,
                 } if self.cursors.get(&channel).is_some_and(|&c| seq == c + 1) => {
-                    conn.feed(frame).await?;
+                    conn.link.feed(frame).await.map_err(|_| None)?;
                     self.cursors.insert(channel, seq);
                     1
                 }
                 Outbound::Frame(frame) => {
-                    conn.feed(frame).await?;
+                    conn.link.feed(frame).await.map_err(|_| None)?;
                     1
                 }
-                // The rest (gaps, joins, removals) is rare and needs more space: boxed.
                 other => {
                     let rare = Box::pin(self.write_one(conn, other));
                     rare.await?
@@ -141,7 +150,10 @@ impl Session {
             if written >= MAX_BATCH {
                 break;
             }
-            item = self.handle.queue.try_recv();
+            match self.handle.queue.try_recv() {
+                Some(next) => current = next,
+                None => break,
+            }
         }
         conn.state.metrics.frames_out.inc_by(written as u64);
         conn.link.flush().await.map_err(|_| None)

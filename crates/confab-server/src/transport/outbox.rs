@@ -5,6 +5,7 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
 use axum::extract::ws::Utf8Bytes;
 use tokio::sync::{mpsc, Notify};
@@ -158,13 +159,17 @@ impl Link for HttpLink {
         }
     }
 
-    async fn feed(&mut self, frame: Utf8Bytes) -> Result<(), LinkError> {
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), LinkError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn start_send(&mut self, frame: Utf8Bytes) -> Result<(), LinkError> {
         self.outbox.push(frame).then_some(()).ok_or(LinkError)
     }
 
-    async fn flush(&mut self) -> Result<(), LinkError> {
+    fn poll_flush(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), LinkError>> {
         self.outbox.changed.notify_waiters();
-        Ok(())
+        Poll::Ready(Ok(()))
     }
 
     async fn close(&mut self, code: u16, reason: String) {

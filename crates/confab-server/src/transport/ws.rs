@@ -1,9 +1,12 @@
 //! The WebSocket transport at `/ws`: admission, the upgrade, and the [`Link`] over the socket.
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use futures::SinkExt;
+use futures::Sink;
 
 use crate::session::{Incoming, Link, LinkError};
 use crate::state::AppState;
@@ -67,15 +70,18 @@ impl Link for WsLink {
         }
     }
 
-    async fn feed(&mut self, frame: Utf8Bytes) -> Result<(), LinkError> {
-        self.0
-            .feed(Message::Text(frame))
-            .await
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), LinkError>> {
+        Pin::new(&mut self.0).poll_ready(cx).map_err(|_| LinkError)
+    }
+
+    fn start_send(&mut self, frame: Utf8Bytes) -> Result<(), LinkError> {
+        Pin::new(&mut self.0)
+            .start_send(Message::Text(frame))
             .map_err(|_| LinkError)
     }
 
-    async fn flush(&mut self) -> Result<(), LinkError> {
-        self.0.flush().await.map_err(|_| LinkError)
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), LinkError>> {
+        Pin::new(&mut self.0).poll_flush(cx).map_err(|_| LinkError)
     }
 
     async fn close(&mut self, code: u16, reason: String) {
