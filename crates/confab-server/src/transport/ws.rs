@@ -12,8 +12,9 @@ use crate::session::{Incoming, Link, LinkError};
 use crate::state::AppState;
 
 /// Bytes read from a socket at a time, at first: the buffer grows to fit a larger frame. Client
-/// frames are small, and every idle connection holds this buffer.
-pub const READ_BUFFER: usize = 512;
+/// frames are small (an `identify`, a heartbeat, a short message fit), and every idle connection
+/// holds this buffer.
+pub const READ_BUFFER: usize = 256;
 /// Bytes of outgoing frames gathered before the WebSocket layer writes to the socket.
 pub const WRITE_BUFFER: usize = 16 * 1024;
 
