@@ -114,12 +114,14 @@ async fn open_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
 /// Builds every part from `config`, binds the listener and starts serving.
 pub async fn start(config: Config) -> anyhow::Result<Server> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    // Bound first: a port in use is the commonest mistake at start, and says so before the store
+    // is opened or migrated.
     let listen = config.listen;
-    let state = build(config, shutdown_rx.clone()).await?;
     let listener = TcpListener::bind(listen)
         .await
-        .with_context(|| format!("binding {listen}"))?;
+        .map_err(|e| cannot_listen(listen, e))?;
     let addr = listener.local_addr()?;
+    let state = build(config, shutdown_rx.clone()).await?;
     retention::spawn(state.clone());
     let http_sessions = Arc::new(Sessions::default());
     let app = router(state.clone(), http_sessions.clone());
@@ -132,6 +134,23 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         state,
         http_sessions,
     })
+}
+
+/// Why the node cannot listen on `addr`, with the fix: one line for the operator.
+fn cannot_listen(addr: SocketAddr, e: std::io::Error) -> anyhow::Error {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::AddrInUse => {
+            anyhow::anyhow!("{addr} is in use: pass --listen ADDR (or stop what listens there)")
+        }
+        ErrorKind::PermissionDenied => anyhow::anyhow!(
+            "{addr}: permission denied (ports below 1024 need privileges): pass --listen ADDR"
+        ),
+        ErrorKind::AddrNotAvailable => {
+            anyhow::anyhow!("{addr} is not an address of this machine: pass --listen ADDR")
+        }
+        _ => anyhow::Error::new(e).context(format!("cannot listen on {addr}")),
+    }
 }
 
 /// Builds the shared state from `config`: the store, the bus, the hub, presence and the receipt
