@@ -22,7 +22,8 @@
 //! - `transport`: what carries a session — the WebSocket at `/ws`, HTTP sessions (long polling,
 //!   SSE) — and connection admission.
 //! - `api`: the REST API, one thin file per resource; `openapi`: its document.
-//! - [`web`]: the embedded web UI. `retention`: the background pruner.
+//! - `asset`: embedded files served with strong ETags and gzip / brotli. [`web`]: the embedded
+//!   web UI. `retention`: the background pruner.
 //! - [`app`]: builds the store, bus, hub and the rest from the config, routes, serves, drains;
 //!   [`start`] and [`Server`].
 //!
@@ -30,6 +31,7 @@
 
 mod api;
 pub mod app;
+pub mod asset;
 mod auth;
 mod backfill;
 pub mod config;
