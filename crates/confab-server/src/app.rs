@@ -7,9 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::extract::State;
-use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use confab_bus::{Bus, LocalBus, NatsBus};
@@ -24,12 +21,12 @@ use crate::config::{BusConfig, Config, StoreConfig};
 use crate::error::ApiError;
 use crate::hub::{Hub, Outbound};
 use crate::limit::{Admission, SendLimiter};
-use crate::metrics::Metrics;
+use crate::metrics::{MeteredBus, MeteredStore, Metrics};
 use crate::presence::Watchers;
 use crate::receipt::Receipts;
 use crate::state::{stopped, AppState, State as Shared};
 use crate::transport::http::Sessions;
-use crate::{api, openapi, presence, retention, transport, web};
+use crate::{api, openapi, presence, probe, retention, transport, web};
 
 /// A running server.
 #[derive(Debug)]
@@ -159,9 +156,9 @@ pub(crate) async fn build(
     config: Config,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<AppState> {
-    let store = open_store(&config).await?;
-    let bus = open_bus(&config).await?;
     let metrics = Arc::new(Metrics::new());
+    let store = MeteredStore::wrap(open_store(&config).await?, metrics.clone());
+    let bus = MeteredBus::wrap(open_bus(&config).await?, metrics.clone());
     let hub = Hub::new(bus.clone(), store.clone(), metrics.clone());
     let presence_config = PresenceConfig {
         node_id: config.node_id,
@@ -256,9 +253,9 @@ fn router(state: AppState, http_sessions: Arc<Sessions>) -> Router {
         .route("/openapi.json", get(openapi::serve))
         .fallback(no_such_endpoint);
     web::router()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+        .route("/healthz", get(probe::healthz))
+        .route("/readyz", get(probe::readyz))
+        .route("/metrics", get(probe::metrics))
         .route("/ws", get(transport::ws::upgrade))
         .nest("/api/v1", v1)
         .with_state(state)
@@ -266,32 +263,4 @@ fn router(state: AppState, http_sessions: Arc<Sessions>) -> Router {
 
 async fn no_such_endpoint() -> ApiError {
     ApiError::new(ErrorCode::NotFound, "no such endpoint")
-}
-
-async fn healthz() -> &'static str {
-    "ok"
-}
-
-async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    if state.is_shutting_down() {
-        (StatusCode::SERVICE_UNAVAILABLE, "shutting down")
-    } else if !state.hub.bus_connected() {
-        (StatusCode::SERVICE_UNAVAILABLE, "bus disconnected")
-    } else {
-        (StatusCode::OK, "ready")
-    }
-}
-
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    state
-        .metrics
-        .connections
-        .set(i64::from(state.connections.load(Ordering::Relaxed)));
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        state.metrics.encode(),
-    )
 }

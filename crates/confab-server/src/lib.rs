@@ -7,7 +7,8 @@
 //! - [`config`]: raw settings (flags, `CONFAB_*`, TOML) validated once into [`Config`].
 //! - `error`: errors become codes and HTTP statuses here, once; `extract`: request extractors
 //!   that turn malformed input into those errors.
-//! - [`metrics`]: Prometheus metrics. `limit`: send token buckets and admission buckets.
+//! - `limit`: send token buckets and admission buckets. [`metrics`]: Prometheus metrics (the
+//!   families, the two text formats, the store and the bus wrapped to be timed).
 //! - [`queue`]: the bounded, never-blocking queue from the hub to one session.
 //! - [`hub`]: local fan-out, one bus subscription per channel and per user with local sessions;
 //!   `backfill`: reading a run of a channel's events back from the store (hub and sessions).
@@ -21,7 +22,8 @@
 //!   resume, the serve loop, one file per client op.
 //! - `transport`: what carries a session — the WebSocket at `/ws`, HTTP sessions (long polling,
 //!   SSE) — and connection admission.
-//! - `api`: the REST API, one thin file per resource; `openapi`: its document.
+//! - `api`: the REST API, one thin file per resource; `openapi`: its document. `probe`:
+//!   `/healthz`, `/readyz` and `/metrics`.
 //! - `asset`: embedded files served with strong ETags and gzip / brotli. [`web`]: the embedded
 //!   web UI. `retention`: the background pruner.
 //! - [`app`]: builds the store, bus, hub and the rest from the config, routes, serves, drains;
@@ -43,6 +45,7 @@ pub mod metrics;
 mod openapi;
 mod ops;
 mod presence;
+mod probe;
 pub mod queue;
 mod receipt;
 mod retention;

@@ -29,6 +29,7 @@ enum Wake {
 
 /// Ends a session whose queue overflowed (counted in metrics).
 fn slow_consumer(state: &AppState) -> End {
+    // Counted by the close with this code, and as a refusal.
     state.metrics.reject(Reason::slow_consumer);
     tracing::info!("closing slow consumer");
     Some(CloseCode::SlowConsumer)

@@ -27,6 +27,7 @@ use tokio::sync::mpsc;
 use super::outbox::{Closed, HttpLink, Outbox, PipeIn};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Params, PathIds};
+use crate::metrics::Transport;
 use crate::state::AppState;
 
 /// How long a poll waits for frames by default.
@@ -106,12 +107,15 @@ pub struct Created {
         (status = 201, description = "Created", body = Created),
         (status = 503, description = "Node full or draining; see Retry-After")))]
 pub async fn create(State(state): State<AppState>, Extension(sessions): Registry) -> Response {
-    let slot = match super::admit(&state) {
+    let slot = match super::admit(&state, Transport::http) {
         Ok(slot) => slot,
         Err(refusal) => return refusal.into_response(),
     };
     let (tx, rx) = mpsc::channel(INBOUND_QUEUE);
-    let outbox = Arc::new(Outbox::new(state.config.outbound_queue + SSE_REPLAY));
+    let outbox = Arc::new(Outbox::new(
+        state.config.outbound_queue + SSE_REPLAY,
+        state.metrics.clone(),
+    ));
     let id = format!(
         "n{}.{}",
         state.config.node_id,
@@ -194,6 +198,7 @@ fn closed_json(closed: &Option<Closed>) -> String {
 fn collect(entry: &Entry, after: u64, max: usize) -> Option<Batch> {
     let (frames, lost, closed) = entry.outbox.after(after, max);
     if lost {
+        entry.outbox.lost();
         let code = CloseCode::SlowConsumer;
         return Some((
             Vec::new(),

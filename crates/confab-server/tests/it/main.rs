@@ -6,6 +6,7 @@ mod chat;
 mod cluster;
 mod delivery;
 mod lifecycle;
+mod metrics;
 mod presence;
 mod raw;
 mod rest;
