@@ -26,7 +26,7 @@ use crate::presence::Watchers;
 use crate::receipt::Receipts;
 use crate::state::{stopped, AppState, State as Shared};
 use crate::transport::http::Sessions;
-use crate::{api, openapi, presence, probe, retention, transport, web};
+use crate::{api, openapi, presence, probe, reference, retention, transport, web};
 
 /// A running server.
 #[derive(Debug)]
@@ -245,14 +245,15 @@ async fn send_sessions_away(state: AppState) {
     }
 }
 
-/// Every route: the web UI, probes and metrics, the WebSocket gateway, and under `/api/v1` the REST
-/// API, the HTTP transport's sessions and the OpenAPI document.
+/// Every route: the web UI, the API reference, probes and metrics, the WebSocket gateway, and under
+/// `/api/v1` the REST API, the HTTP transport's sessions and the OpenAPI document.
 fn router(state: AppState, http_sessions: Arc<Sessions>) -> Router {
     let v1 = api::router()
         .merge(transport::http::router(http_sessions))
         .route("/openapi.json", get(openapi::serve))
         .fallback(no_such_endpoint);
     web::router()
+        .merge(reference::router())
         .route("/healthz", get(probe::healthz))
         .route("/readyz", get(probe::readyz))
         .route("/metrics", get(probe::metrics))

@@ -19,8 +19,15 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
-/// Brotli's densest setting: files are compressed once, and served many times.
-const BROTLI_QUALITY: u32 = 11;
+/// Content types of the embedded files.
+pub const JS: &str = "text/javascript; charset=utf-8";
+pub const CSS: &str = "text/css; charset=utf-8";
+pub const HTML: &str = "text/html; charset=utf-8";
+
+/// Brotli's quality: 9, not the densest 11, which takes ten times as long (measured on the 1.7 MB
+/// API reference bundle: about 20 s against 2 s on a busy machine, for a file 9 % smaller). The
+/// first request that asks for brotli waits for it.
+const BROTLI_QUALITY: u32 = 9;
 const BROTLI_WINDOW: u32 = 22;
 
 /// A file embedded in the binary, and its compressed forms once made.

@@ -22,7 +22,8 @@
 //!   resume, the serve loop, one file per client op.
 //! - `transport`: what carries a session — the WebSocket at `/ws`, HTTP sessions (long polling,
 //!   SSE) — and connection admission.
-//! - `api`: the REST API, one thin file per resource; `openapi`: its document. `probe`:
+//! - `api`: the REST API, one thin file per resource; `openapi`: its document; `reference`: the
+//!   API reference page at `/api/docs` (a pinned, embedded Swagger UI). `probe`:
 //!   `/healthz`, `/readyz` and `/metrics`.
 //! - `asset`: embedded files served with strong ETags and gzip / brotli. [`web`]: the embedded
 //!   web UI. `retention`: the background pruner.
@@ -48,6 +49,7 @@ mod presence;
 mod probe;
 pub mod queue;
 mod receipt;
+mod reference;
 mod retention;
 pub mod session;
 mod state;

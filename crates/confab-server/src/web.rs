@@ -6,7 +6,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 
-use crate::asset::Asset;
+use crate::asset::{Asset, CSS, HTML, JS};
 
 /// The routes of the page and its assets.
 pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
@@ -19,8 +19,6 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     }
     router
 }
-
-const JS: &str = "text/javascript; charset=utf-8";
 
 /// The web UI's modules and style sheet (`web/`), embedded in the binary.
 pub static WEB_ASSETS: [Asset; 12] = [
@@ -43,19 +41,11 @@ pub static WEB_ASSETS: [Asset; 12] = [
     ),
     Asset::new("/typing.js", JS, include_bytes!("../../../web/typing.js")),
     Asset::new("/view.js", JS, include_bytes!("../../../web/view.js")),
-    Asset::new(
-        "/style.css",
-        "text/css; charset=utf-8",
-        include_bytes!("../../../web/style.css"),
-    ),
+    Asset::new("/style.css", CSS, include_bytes!("../../../web/style.css")),
 ];
 
 /// The page itself (`web/index.html`).
-pub static INDEX: Asset = Asset::new(
-    "/",
-    "text/html; charset=utf-8",
-    include_bytes!("../../../web/index.html"),
-);
+pub static INDEX: Asset = Asset::new("/", HTML, include_bytes!("../../../web/index.html"));
 
 /// The web UI's page, with a Content-Security-Policy that allows only this origin (and its
 /// WebSocket, named from the `Host` header when that is a plain host name).

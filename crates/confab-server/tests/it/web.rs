@@ -228,3 +228,45 @@ async fn assets_are_compressed_by_accept_encoding_and_revalidated_by_etag() {
         .expect("GET /");
     assert_eq!(again.status(), 304);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_reference_and_everything_it_loads_are_served_from_the_binary() {
+    let server = TestServer::start().await;
+    let client = reqwest::Client::new();
+    let page = client
+        .get(format!("{}/api/docs", server.base))
+        .send()
+        .await
+        .expect("GET /api/docs");
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+    assert_eq!(page.headers()["cache-control"], "no-cache");
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .expect("csp")
+        .to_owned();
+    for directive in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "connect-src 'self'",
+    ] {
+        assert!(csp.contains(directive), "{csp}");
+    }
+    let html = page.text().await.expect("page");
+    let refs: Vec<String> = local_refs(&html, "src")
+        .into_iter()
+        .chain(local_refs(&html, "href"))
+        .collect();
+    assert_eq!(refs.len(), 3, "{refs:?}");
+    for path in refs {
+        let r = client
+            .get(format!("{}{path}", server.base))
+            .header("accept-encoding", "gzip")
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(r.headers()["content-encoding"], "gzip", "{path}");
+        assert!(r.headers().contains_key("etag"), "{path}");
+    }
+}
