@@ -21,7 +21,7 @@ use crate::config::{BusConfig, Config, StoreConfig};
 use crate::error::ApiError;
 use crate::hub::{Hub, Outbound};
 use crate::limit::{Admission, SendLimiter};
-use crate::metrics::{MeteredBus, MeteredStore, Metrics};
+use crate::metrics::{Metered, Metrics};
 use crate::presence::Watchers;
 use crate::receipt::Receipts;
 use crate::state::{stopped, AppState, State as Shared};
@@ -157,8 +157,8 @@ pub(crate) async fn build(
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<AppState> {
     let metrics = Arc::new(Metrics::new());
-    let store = MeteredStore::wrap(open_store(&config).await?, metrics.clone());
-    let bus = MeteredBus::wrap(open_bus(&config).await?, metrics.clone());
+    let store: Arc<dyn Store> = Arc::new(Metered::new(open_store(&config).await?, metrics.clone()));
+    let bus: Arc<dyn Bus> = Arc::new(Metered::new(open_bus(&config).await?, metrics.clone()));
     let hub = Hub::new(bus.clone(), store.clone(), metrics.clone());
     let presence_config = PresenceConfig {
         node_id: config.node_id,

@@ -1,31 +1,18 @@
-//! The bus, timed: [`MeteredBus`] wraps any [`Bus`] and records each publish's duration
+//! The bus, timed: [`Metered`] around any [`Bus`] records each publish's duration
 //! (`confab_bus_publish_seconds`) and failures (`confab_bus_publish_errors_total`) — channel
 //! events, user signals and presence announcements alike.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use confab_bus::{Bus, Result, Subscription};
 
-use super::Metrics;
+use super::Metered;
 
-/// A [`Bus`] that times the publishes of the bus it wraps.
-pub struct MeteredBus {
-    inner: Arc<dyn Bus>,
-    metrics: Arc<Metrics>,
-}
-
-impl MeteredBus {
-    /// `inner`, timed into `metrics`.
-    pub fn wrap(inner: Arc<dyn Bus>, metrics: Arc<Metrics>) -> Arc<dyn Bus> {
-        Arc::new(MeteredBus { inner, metrics })
-    }
-}
-
+/// The bus it wraps, with its publishes timed.
 #[async_trait]
-impl Bus for MeteredBus {
+impl Bus for Metered<dyn Bus> {
     async fn publish(&self, subject: &str, payload: Bytes) -> Result<()> {
         let started = Instant::now();
         let result = self.inner.publish(subject, payload).await;

@@ -8,7 +8,7 @@
 //!
 //! - `label`: the label values (why a session was refused, which transport, …).
 //! - `exposition`: the `Accept` header's choice between OpenMetrics and the classic format.
-//! - `store`, `bus`: the store and the bus wrapped to time every call and count failures.
+//! - `store`, `bus`: [`Metered`] store and bus: every call timed, failures counted.
 
 mod bus;
 mod exposition;
@@ -23,10 +23,22 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::{Registry, Unit};
 
 pub use crate::limit::SessionKind;
-pub use bus::MeteredBus;
 pub use exposition::Format;
 pub use label::{ConnectionRefusal, Reason, SessionRefusal, Transport};
-pub use store::{MeteredStore, StoreOp};
+pub use store::StoreOp;
+
+/// A backend (`dyn Store`, `dyn Bus`) with its calls timed into the metrics: the composition
+/// root wraps each backend once, and every caller is counted without knowing it.
+pub struct Metered<T: ?Sized> {
+    inner: std::sync::Arc<T>,
+    metrics: std::sync::Arc<Metrics>,
+}
+
+impl<T: ?Sized> Metered<T> {
+    pub fn new(inner: std::sync::Arc<T>, metrics: std::sync::Arc<Metrics>) -> Self {
+        Metered { inner, metrics }
+    }
+}
 
 /// A series' labels: names and values, all `'static`.
 type Labels = Vec<(&'static str, &'static str)>;

@@ -1,4 +1,4 @@
-//! The store, timed: [`MeteredStore`] wraps any [`Store`] and records each call's duration by
+//! The store, timed: [`Metered`] around any [`Store`] records each call's duration by
 //! operation (`confab_store_seconds{op}`) and its failures (`confab_store_errors_total{op,kind}`).
 //!
 //! A wrapper, not timers in the callers: every call is counted, whoever makes it (REST, sessions,
@@ -6,7 +6,6 @@
 //! a clock read on each side of a call that already crosses a thread or the network.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
@@ -20,7 +19,7 @@ use confab_store::{
 };
 
 use super::label::label;
-use super::Metrics;
+use super::Metered;
 
 label! {
     /// What failed in a store call: the `kind` of `confab_store_errors_total`. (Refusals by the
@@ -33,18 +32,7 @@ label! {
     }
 }
 
-/// A [`Store`] that times every call of the store it wraps.
-pub struct MeteredStore {
-    inner: Arc<dyn Store>,
-    metrics: Arc<Metrics>,
-}
-
-impl MeteredStore {
-    /// `inner`, timed into `metrics`.
-    pub fn wrap(inner: Arc<dyn Store>, metrics: Arc<Metrics>) -> Arc<dyn Store> {
-        Arc::new(MeteredStore { inner, metrics })
-    }
-
+impl Metered<dyn Store> {
     async fn timed<T>(&self, op: StoreOp, call: impl Future<Output = Result<T>>) -> Result<T> {
         let started = Instant::now();
         let result = call.await;
@@ -59,7 +47,8 @@ impl MeteredStore {
     }
 }
 
-/// Declares [`StoreOp`] (one label value per method) and implements [`Store`] by timing each call.
+/// Declares [`StoreOp`] (one label value per method) and implements [`Store`] for the store it
+/// wraps by timing each call.
 macro_rules! metered {
     ($($op:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
         label! {
@@ -68,7 +57,7 @@ macro_rules! metered {
         }
 
         #[async_trait]
-        impl Store for MeteredStore {
+        impl Store for Metered<dyn Store> {
             $(
                 async fn $op(&self, $($arg: $ty),*) -> Result<$ret> {
                     self.timed(StoreOp::$op, self.inner.$op($($arg),*)).await
