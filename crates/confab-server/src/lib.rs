@@ -7,6 +7,7 @@
 //! - [`config`]: raw settings (flags, `CONFAB_*`, TOML) validated once into [`Config`].
 //! - `error`: errors become codes and HTTP statuses here, once; `extract`: request extractors
 //!   that turn malformed input into those errors.
+//! - [`asset`]: files embedded in the binary, served with strong ETags and gzip / brotli.
 //! - `limit`: send token buckets and admission buckets. [`metrics`]: Prometheus metrics (the
 //!   families, the two text formats, the store and the bus wrapped to be timed).
 //! - [`queue`]: the bounded, never-blocking queue from the hub to one session.
@@ -25,8 +26,7 @@
 //! - `api`: the REST API, one thin file per resource; `openapi`: its document; `reference`: the
 //!   API reference page at `/api/docs` (a pinned, embedded Swagger UI). `probe`:
 //!   `/healthz`, `/readyz` and `/metrics`.
-//! - `asset`: embedded files served with strong ETags and gzip / brotli. [`web`]: the embedded
-//!   web UI. `retention`: the background pruner.
+//! - [`web`]: the embedded web UI. `retention`: the background pruner.
 //! - [`app`]: builds the store, bus, hub and the rest from the config, routes, serves, drains;
 //!   [`start`] and [`Server`].
 //!
