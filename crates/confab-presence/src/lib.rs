@@ -17,4 +17,4 @@ pub mod local;
 pub mod service;
 
 pub use local::{LocalPresence, Transition};
-pub use service::{PresenceConfig, PresenceService};
+pub use service::{PresenceConfig, PresenceCounts, PresenceService};

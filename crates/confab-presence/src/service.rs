@@ -39,6 +39,19 @@ impl PresenceConfig {
     }
 }
 
+/// Users online and idle, from [`PresenceService::counts`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PresenceCounts {
+    /// Users whose sessions on this node are active.
+    pub node_online: usize,
+    /// Users with sessions on this node, all idle.
+    pub node_idle: usize,
+    /// Users online anywhere in the cluster.
+    pub cluster_online: usize,
+    /// Users idle everywhere in the cluster (and online nowhere).
+    pub cluster_idle: usize,
+}
+
 /// What nodes say on the presence subject.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -154,6 +167,29 @@ impl PresenceService {
     /// Users with a session on this node.
     pub fn local_users(&self) -> usize {
         self.inner.local.online_users()
+    }
+
+    /// How many users are online and idle: by their sessions on this node, and by their
+    /// aggregate status over the cluster as this node knows it. (For metrics: it walks every
+    /// user, so it is read when scraped, not kept up to date.)
+    pub fn counts(&self) -> PresenceCounts {
+        let tally = |statuses: &mut dyn Iterator<Item = Status>| {
+            statuses.fold((0, 0), |(online, idle), s| match s {
+                Status::Online => (online + 1, idle),
+                Status::Idle => (online, idle + 1),
+                Status::Offline => (online, idle),
+            })
+        };
+        let local = self.inner.local.snapshot();
+        let (node_online, node_idle) = tally(&mut local.into_iter().map(|(_, s)| s));
+        let state = self.inner.state.lock().unwrap_or_else(|e| e.into_inner());
+        let (cluster_online, cluster_idle) = tally(&mut state.known.values().copied());
+        PresenceCounts {
+            node_online,
+            node_idle,
+            cluster_online,
+            cluster_idle,
+        }
     }
 
     fn local_changed(&self, user: UserId, t: Transition) {

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use confab_bus::LocalBus;
-use confab_presence::{PresenceConfig, PresenceService};
+use confab_presence::{PresenceConfig, PresenceCounts, PresenceService};
 use confab_proto::{Presence, Status, UserId};
 use tokio::sync::mpsc;
 
@@ -89,4 +89,32 @@ async fn a_silent_node_s_users_go_offline_within_the_bound() {
         started.elapsed()
     );
     assert_eq!(a.status(u), Status::Offline);
+}
+
+/// Waits (at most 2 s) until `service` counts `want`; returns what it counts then.
+async fn counts_reach(service: &PresenceService, want: PresenceCounts) -> PresenceCounts {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while service.counts() != want && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    service.counts()
+}
+
+#[tokio::test]
+async fn counts_are_per_node_and_over_the_cluster() {
+    let bus = LocalBus::default();
+    let (a, _a_changes) = node(&bus, 1, 100).await;
+    let (b, _b_changes) = node(&bus, 2, 100).await;
+    a.connect(UserId(1));
+    a.connect(UserId(2));
+    a.set(UserId(2), Status::Online, Status::Idle);
+    b.connect(UserId(3));
+    let cluster = |node_online, node_idle| PresenceCounts {
+        node_online,
+        node_idle,
+        cluster_online: 2,
+        cluster_idle: 1,
+    };
+    assert_eq!(counts_reach(&a, cluster(1, 1)).await, cluster(1, 1));
+    assert_eq!(counts_reach(&b, cluster(1, 0)).await, cluster(1, 0));
 }

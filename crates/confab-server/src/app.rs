@@ -7,9 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::extract::State;
-use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use axum::Router;
@@ -25,12 +22,12 @@ use crate::config::{BusConfig, Config, StoreConfig};
 use crate::error::ApiError;
 use crate::hub::{Hub, Outbound};
 use crate::limit::{Admission, SendLimiter};
-use crate::metrics::Metrics;
+use crate::metrics::{Metered, Metrics};
 use crate::presence::Watchers;
 use crate::receipt::Receipts;
 use crate::state::{stopped, AppState, State as Shared};
 use crate::transport::http::Sessions;
-use crate::{api, heartbeat, openapi, presence, retention, transport, web};
+use crate::{api, heartbeat, openapi, presence, probe, reference, retention, transport, web};
 
 /// A running server.
 #[derive(Debug)]
@@ -116,12 +113,14 @@ async fn open_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
 /// Builds every part from `config`, binds the listener and starts serving.
 pub async fn start(config: Config) -> anyhow::Result<Server> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    // Bound first: a port in use is the commonest mistake at start, and says so before the store
+    // is opened or migrated.
     let listen = config.listen;
-    let state = build(config, shutdown_rx.clone()).await?;
     let listener = TcpListener::bind(listen)
         .await
-        .with_context(|| format!("binding {listen}"))?;
+        .map_err(|e| cannot_listen(listen, e))?;
     let addr = listener.local_addr()?;
+    let state = build(config, shutdown_rx.clone()).await?;
     retention::spawn(state.clone());
     let http_sessions = Arc::new(Sessions::default());
     let app = router(state.clone(), http_sessions.clone());
@@ -136,15 +135,32 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     })
 }
 
+/// Why the node cannot listen on `addr`, with the fix: one line for the operator.
+fn cannot_listen(addr: SocketAddr, e: std::io::Error) -> anyhow::Error {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::AddrInUse => {
+            anyhow::anyhow!("{addr} is in use: pass --listen ADDR (or stop what listens there)")
+        }
+        ErrorKind::PermissionDenied => anyhow::anyhow!(
+            "{addr}: permission denied (ports below 1024 need privileges): pass --listen ADDR"
+        ),
+        ErrorKind::AddrNotAvailable => {
+            anyhow::anyhow!("{addr} is not an address of this machine: pass --listen ADDR")
+        }
+        _ => anyhow::Error::new(e).context(format!("cannot listen on {addr}")),
+    }
+}
+
 /// Builds the shared state from `config`: the store, the bus, the hub, presence and the receipt
 /// batcher, each handed the parts it needs.
 pub(crate) async fn build(
     config: Config,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<AppState> {
-    let store = open_store(&config).await?;
-    let bus = open_bus(&config).await?;
     let metrics = Arc::new(Metrics::new());
+    let store: Arc<dyn Store> = Arc::new(Metered::new(open_store(&config).await?, metrics.clone()));
+    let bus: Arc<dyn Bus> = Arc::new(Metered::new(open_bus(&config).await?, metrics.clone()));
     let hub = Hub::new(bus.clone(), store.clone(), metrics.clone());
     let presence_config = PresenceConfig {
         node_id: config.node_id,
@@ -245,17 +261,18 @@ async fn send_sessions_away(state: AppState) {
     }
 }
 
-/// Every route: the web UI, probes and metrics, the WebSocket gateway, and under `/api/v1` the REST
-/// API, the HTTP transport's sessions and the OpenAPI document.
+/// Every route: the web UI, the API reference, probes and metrics, the WebSocket gateway, and under
+/// `/api/v1` the REST API, the HTTP transport's sessions and the OpenAPI document.
 fn router(state: AppState, http_sessions: Arc<Sessions>) -> Router {
     let v1 = api::router()
         .merge(transport::http::router(http_sessions))
         .route("/openapi.json", get(openapi::serve))
         .fallback(no_such_endpoint);
     web::router()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+        .merge(reference::router())
+        .route("/healthz", get(probe::healthz))
+        .route("/readyz", get(probe::readyz))
+        .route("/metrics", get(probe::metrics))
         .route("/ws", get(transport::ws::upgrade))
         .nest("/api/v1", v1)
         .with_state(state)
@@ -263,32 +280,4 @@ fn router(state: AppState, http_sessions: Arc<Sessions>) -> Router {
 
 async fn no_such_endpoint() -> ApiError {
     ApiError::new(ErrorCode::NotFound, "no such endpoint")
-}
-
-async fn healthz() -> &'static str {
-    "ok"
-}
-
-async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    if state.is_shutting_down() {
-        (StatusCode::SERVICE_UNAVAILABLE, "shutting down")
-    } else if !state.hub.bus_connected() {
-        (StatusCode::SERVICE_UNAVAILABLE, "bus disconnected")
-    } else {
-        (StatusCode::OK, "ready")
-    }
-}
-
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    state
-        .metrics
-        .connections
-        .set(i64::from(state.connections.load(Ordering::Relaxed)));
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        state.metrics.encode(),
-    )
 }

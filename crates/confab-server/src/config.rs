@@ -197,12 +197,26 @@ pub struct Config {
     pub retention_interval: Duration,
 }
 
+/// A setting as the operator wrote it, in an error message: its flag and its variable (the TOML
+/// key is the flag's name with underscores).
+fn setting(name: &str) -> String {
+    format!(
+        "--{} (CONFAB_{})",
+        name.replace('_', "-"),
+        name.to_ascii_uppercase()
+    )
+}
+
 fn duration(name: &str, value: Option<String>, default: &str) -> anyhow::Result<Duration> {
     let text = value.unwrap_or_else(|| default.to_owned());
-    let d = humantime::parse_duration(&text)
-        .with_context(|| format!("{name}: {text:?} is not a duration (like 30s, 5m, 90d)"))?;
+    let Ok(d) = humantime::parse_duration(&text) else {
+        bail!(
+            "{}: {text:?} is not a duration like 30s, 5m or 90d",
+            setting(name)
+        );
+    };
     if d.is_zero() {
-        bail!("{name} must be greater than zero");
+        bail!("{} must be greater than zero", setting(name));
     }
     Ok(d)
 }
@@ -210,14 +224,14 @@ fn duration(name: &str, value: Option<String>, default: &str) -> anyhow::Result<
 fn rate(name: &str, value: Option<f64>, default: f64) -> anyhow::Result<f64> {
     let v = value.unwrap_or(default);
     if !v.is_finite() || v <= 0.0 {
-        bail!("{name} must be a positive number (got {v})");
+        bail!("{} must be a positive number (got {v})", setting(name));
     }
     Ok(v)
 }
 
 fn positive<T: PartialOrd + Default + std::fmt::Display>(name: &str, v: T) -> anyhow::Result<T> {
     if v <= T::default() {
-        bail!("{name} must be greater than zero (got {v})");
+        bail!("{} must be greater than zero (got {v})", setting(name));
     }
     Ok(v)
 }
@@ -227,7 +241,10 @@ impl Config {
     pub fn resolve(raw: RawConfig) -> anyhow::Result<Config> {
         let listen_text = raw.listen.unwrap_or_else(|| "127.0.0.1:8080".into());
         let listen = listen_text.parse().with_context(|| {
-            format!("listen: {listen_text:?} is not an address like 127.0.0.1:8080")
+            format!(
+                "{}: {listen_text:?} is not an address like 127.0.0.1:8080",
+                setting("listen")
+            )
         })?;
         let data_dir = raw
             .data_dir
@@ -244,23 +261,32 @@ impl Config {
                 Some(path) if !path.is_empty() => {
                     StoreConfig::Sqlite(PathBuf::from(path.trim_start_matches("//")))
                 }
-                _ => bail!("store: {url:?} is not supported; use sqlite:PATH or postgres://…"),
+                _ => bail!(
+                    "{}: {url:?} is not supported; use sqlite:PATH or postgres://…",
+                    setting("store")
+                ),
             },
         };
         let bus = match raw.bus {
             None => BusConfig::Local,
             Some(b) if b == "local" => BusConfig::Local,
             Some(url) if url.starts_with("nats://") => BusConfig::Nats(url),
-            Some(other) => bail!("bus: {other:?} is not supported; use local or nats://host:4222"),
+            Some(other) => bail!(
+                "{}: {other:?} is not supported; use local or nats://host:4222",
+                setting("bus")
+            ),
         };
         let node_id = raw.node_id.unwrap_or(1);
         if node_id > confab_store::snowflake::MAX_NODE_ID {
-            bail!("node_id must be 0–1023 (got {node_id})");
+            bail!("{} must be 0–1023 (got {node_id})", setting("node_id"));
         }
         let send_rate = rate("send_rate", raw.send_rate, 10.0)?;
         let max_frame_bytes = positive("max_frame_bytes", raw.max_frame_bytes.unwrap_or(65_536))?;
         if max_frame_bytes < 1024 {
-            bail!("max_frame_bytes must be at least 1024 (got {max_frame_bytes})");
+            bail!(
+                "{} must be at least 1024 (got {max_frame_bytes})",
+                setting("max_frame_bytes")
+            );
         }
         Ok(Config {
             listen,
@@ -357,7 +383,10 @@ mod tests {
             ..Default::default()
         })
         .expect_err("invalid");
-        assert!(format!("{err:#}").contains("heartbeat_interval"), "{err:#}");
+        assert_eq!(
+            format!("{err:#}"),
+            "--heartbeat-interval (CONFAB_HEARTBEAT_INTERVAL): \"soon\" is not a duration like 30s, 5m or 90d"
+        );
         let err = Config::resolve(RawConfig {
             store: Some("mysql://x".into()),
             ..Default::default()

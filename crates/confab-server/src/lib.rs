@@ -7,7 +7,9 @@
 //! - [`config`]: raw settings (flags, `CONFAB_*`, TOML) validated once into [`Config`].
 //! - `error`: errors become codes and HTTP statuses here, once; `extract`: request extractors
 //!   that turn malformed input into those errors.
-//! - [`metrics`]: Prometheus metrics. `limit`: send token buckets and admission buckets.
+//! - [`asset`]: files embedded in the binary, served with strong ETags and gzip / brotli.
+//! - `limit`: send token buckets and admission buckets. [`metrics`]: Prometheus metrics (the
+//!   families, the two text formats, the store and the bus wrapped to be timed).
 //! - [`queue`]: the bounded, never-blocking queue from the hub to one session.
 //! - [`hub`]: local fan-out, one bus subscription per channel and per user with local sessions;
 //!   `backfill`: reading a run of a channel's events back from the store (hub and sessions).
@@ -22,7 +24,9 @@
 //!   resume, the serve loop, one file per client op.
 //! - `transport`: what carries a session — the WebSocket at `/ws`, HTTP sessions (long polling,
 //!   SSE) — and connection admission.
-//! - `api`: the REST API, one thin file per resource; `openapi`: its document.
+//! - `api`: the REST API, one thin file per resource; `openapi`: its document; `reference`: the
+//!   API reference page at `/api/docs` (a pinned, embedded Swagger UI). `probe`:
+//!   `/healthz`, `/readyz` and `/metrics`.
 //! - [`web`]: the embedded web UI. `retention`: the background pruner. [`seed`]: a realistic
 //!   database built directly through the store, for benchmarks.
 //! - [`app`]: builds the store, bus, hub and the rest from the config, routes, serves, drains;
@@ -32,6 +36,7 @@
 
 mod api;
 pub mod app;
+pub mod asset;
 mod auth;
 mod backfill;
 pub mod config;
@@ -44,8 +49,10 @@ pub mod metrics;
 mod openapi;
 mod ops;
 mod presence;
+mod probe;
 pub mod queue;
 mod receipt;
+mod reference;
 mod retention;
 pub mod seed;
 pub mod session;

@@ -98,6 +98,16 @@ impl SessionQueue {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Items waiting now (for metrics).
+    pub fn len(&self) -> usize {
+        self.lock().items.len()
+    }
+
+    /// Whether nothing waits now.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Queues `item` without waiting. `false` when the session is gone, or when the queue is
     /// full: then the session is flagged as a slow consumer and the item dropped.
     pub fn push(&self, item: Outbound) -> bool {

@@ -41,6 +41,11 @@ impl Receipts {
         Receipts { tx }
     }
 
+    /// Confirmations waiting for the next write (for metrics).
+    pub fn queued(&self) -> usize {
+        QUEUE - self.tx.capacity()
+    }
+
     /// Queues a delivered confirmation. Returns `false` when the queue was full and it was dropped.
     pub fn delivered(&self, channel_id: ChannelId, user_id: UserId, seq: u64) -> bool {
         self.tx

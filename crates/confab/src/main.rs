@@ -3,7 +3,10 @@
 
 mod seed;
 
+use std::io::IsTerminal;
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -51,12 +54,18 @@ enum Command {
     Bench(confab_bench::BenchArgs),
 }
 
+/// Logs go to stderr, leaving stdout to what a command prints as its result. Colour only when
+/// stderr is a terminal (and `NO_COLOR` is unset): a file or a collector gets plain text.
 fn init_tracing(format: LogFormat, filter: &str) -> anyhow::Result<()> {
-    let filter =
-        EnvFilter::try_new(filter).with_context(|| format!("invalid log filter {filter:?}"))?;
+    let filter = EnvFilter::try_new(filter).map_err(|e| {
+        anyhow::anyhow!("--log (CONFAB_LOG, RUST_LOG): {filter:?} is not a log filter like info or confab_server=debug ({e})")
+    })?;
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false);
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .with_ansi(colour);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),
@@ -64,14 +73,53 @@ fn init_tracing(format: LogFormat, filter: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn serve(config_file: Option<PathBuf>, settings: RawConfig) -> anyhow::Result<()> {
+/// The URL a person on this machine opens: the listen address, or the loopback address when the
+/// node listens on every interface (`0.0.0.0`, `[::]`).
+fn local_url(addr: SocketAddr) -> String {
+    let mut shown = addr;
+    if addr.ip().is_unspecified() {
+        shown.set_ip(match addr {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    format!("http://{shown}")
+}
+
+/// What to do next, once the node listens: for a person reading text on stderr, a few plain lines
+/// (whatever the log filter); for a collector reading JSON, one structured event.
+fn banner(format: LogFormat, addr: SocketAddr) {
+    let url = local_url(addr);
+    let chat = format!("confab chat --server {url}");
+    match format {
+        LogFormat::Text => eprintln!(
+            "\nConfab is listening on {url}\n  \
+             web UI:         open {url}/ in a browser\n  \
+             terminal chat:  {chat}\n  \
+             API reference:  {url}/api/docs\n  \
+             metrics:        {url}/metrics\n"
+        ),
+        LogFormat::Json => tracing::info!(
+            web_ui = %format!("{url}/"),
+            chat = %chat,
+            api_docs = %format!("{url}/api/docs"),
+            "open the web UI at {url}/ or chat in a terminal with `{chat}`"
+        ),
+    }
+}
+
+async fn serve(
+    config_file: Option<PathBuf>,
+    settings: RawConfig,
+    format: LogFormat,
+) -> anyhow::Result<()> {
     let file = match config_file {
         Some(path) => RawConfig::from_file(&path)?,
         None => RawConfig::default(),
     };
     let config = Config::resolve(settings.over(file)).context("invalid configuration")?;
     let server = confab_server::start(config).await?;
-    println!("Confab is listening on http://{}", server.addr());
+    banner(format, server.addr());
     let stop = server.shutdown_handle();
     tokio::spawn(async move {
         wait_for_signal().await;
@@ -100,8 +148,7 @@ async fn wait_for_signal() {
     }
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { config, settings } => {
             let filter = cli
@@ -110,7 +157,7 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|| "info".into());
             init_tracing(cli.log_format, &filter)?;
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-            runtime.block_on(serve(config, settings))
+            runtime.block_on(serve(config, settings, cli.log_format))
         }
         // The terminal client owns the screen: no log lines on it.
         Command::Chat(args) => confab_tui::run(args),
@@ -118,5 +165,18 @@ fn main() -> anyhow::Result<()> {
             scenario: confab_bench::Scenario::Seed(args),
         }) => seed::run(args),
         Command::Bench(args) => confab_bench::run(args),
+    }
+}
+
+/// Errors end the process with one line on stderr and exit code 1. Printed with `{:#}` (the causes
+/// on one line), never returned from `main`: that prints `{:?}`, which adds a backtrace whenever
+/// `RUST_BACKTRACE` is set, and a port in use or a bad setting is the user's to fix, not a bug.
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }

@@ -13,7 +13,7 @@ use crate::ops::account;
 use crate::state::AppState;
 
 /// Creates an account and returns a session token.
-#[utoipa::path(post, path = "/api/v1/register", tag = "accounts", request_body = Credentials,
+#[utoipa::path(post, path = "/api/v1/register", operation_id = "register", tag = "accounts", request_body = Credentials,
     responses(
         (status = 201, description = "Account created", body = AuthResponse),
         (status = 400, description = "Invalid username or password", body = ErrorResponse),
@@ -27,9 +27,10 @@ pub async fn register(
 }
 
 /// Logs in and returns a new session token. Each login is a separate session (device).
-#[utoipa::path(post, path = "/api/v1/login", tag = "accounts", request_body = Credentials,
+#[utoipa::path(post, path = "/api/v1/login", operation_id = "login", tag = "accounts", request_body = Credentials,
     responses(
         (status = 200, description = "Logged in", body = AuthResponse),
+        (status = 400, description = "Malformed body", body = ErrorResponse),
         (status = 401, description = "Wrong username or password", body = ErrorResponse)))]
 pub async fn login(
     State(state): State<AppState>,
@@ -41,7 +42,7 @@ pub async fn login(
 }
 
 /// Revokes the token used for this request; its WebSocket sessions close with `4105`.
-#[utoipa::path(post, path = "/api/v1/logout", tag = "accounts", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/logout", operation_id = "logout", tag = "accounts", security(("bearer" = [])),
     responses(
         (status = 204, description = "Token revoked"),
         (status = 401, description = "Missing or invalid token", body = ErrorResponse)))]
@@ -51,7 +52,7 @@ pub async fn logout(State(state): State<AppState>, caller: Caller) -> ApiResult<
 }
 
 /// The caller's account.
-#[utoipa::path(get, path = "/api/v1/me", tag = "accounts", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/me", operation_id = "getMe", tag = "accounts", security(("bearer" = [])),
     responses(
         (status = 200, description = "The caller", body = User),
         (status = 401, description = "Missing or invalid token", body = ErrorResponse)))]

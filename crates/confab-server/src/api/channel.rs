@@ -13,7 +13,7 @@ use crate::ops::{self, channel};
 use crate::state::AppState;
 
 /// Creates a direct channel with `peer` (or returns the existing one) or a group.
-#[utoipa::path(post, path = "/api/v1/channels", tag = "channels", security(("bearer" = [])), request_body = CreateChannel,
+#[utoipa::path(post, path = "/api/v1/channels", operation_id = "createChannel", tag = "channels", security(("bearer" = [])), request_body = CreateChannel,
     responses(
         (status = 201, description = "Created", body = ChannelSummary),
         (status = 200, description = "The direct channel already existed", body = ChannelSummary),
@@ -45,7 +45,7 @@ pub async fn create(
 }
 
 /// My channels, with `last_seq`, my read pointer and unread count.
-#[utoipa::path(get, path = "/api/v1/channels", tag = "channels", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/channels", operation_id = "listChannels", tag = "channels", security(("bearer" = [])),
     responses((status = 200, description = "My channels", body = ChannelList)))]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<ChannelList>> {
     let channels = channel::list(&state, caller.user.id).await?;
@@ -53,10 +53,11 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Js
 }
 
 /// One of my channels.
-#[utoipa::path(get, path = "/api/v1/channels/{id}", tag = "channels", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/channels/{id}", operation_id = "getChannel", tag = "channels", security(("bearer" = [])),
     params(("id" = String, Path, description = "Channel id")),
     responses(
         (status = 200, description = "The channel", body = ChannelSummary),
+        (status = 400, description = "Malformed id", body = ErrorResponse),
         (status = 404, description = "No such channel, or not a member", body = ErrorResponse)))]
 pub async fn get(
     State(state): State<AppState>,

@@ -13,10 +13,11 @@ use crate::ops::member;
 use crate::state::AppState;
 
 /// The channel's members with their roles.
-#[utoipa::path(get, path = "/api/v1/channels/{id}/members", tag = "members", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/channels/{id}/members", operation_id = "listMembers", tag = "members", security(("bearer" = [])),
     params(("id" = String, Path, description = "Channel id")),
     responses(
         (status = 200, description = "Members, owner first", body = MemberList),
+        (status = 400, description = "Malformed id", body = ErrorResponse),
         (status = 404, description = "No such channel, or not a member", body = ErrorResponse)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -29,10 +30,11 @@ pub async fn list(
 }
 
 /// Adds a user to a group (owner or admin only).
-#[utoipa::path(post, path = "/api/v1/channels/{id}/members", tag = "members", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/channels/{id}/members", operation_id = "addMember", tag = "members", security(("bearer" = [])),
     params(("id" = String, Path, description = "Channel id")), request_body = AddMember,
     responses(
         (status = 201, description = "Added", body = Member),
+        (status = 400, description = "Malformed body or id", body = ErrorResponse),
         (status = 403, description = "Not an owner or admin", body = ErrorResponse),
         (status = 404, description = "No such channel or user", body = ErrorResponse),
         (status = 409, description = "Already a member", body = ErrorResponse),
@@ -48,10 +50,11 @@ pub async fn add(
 }
 
 /// Removes a member (the owner removes anyone, admins plain members); your own id leaves.
-#[utoipa::path(delete, path = "/api/v1/channels/{id}/members/{user_id}", tag = "members", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/v1/channels/{id}/members/{user_id}", operation_id = "removeMember", tag = "members", security(("bearer" = [])),
     params(("id" = String, Path, description = "Channel id"), ("user_id" = String, Path, description = "User id")),
     responses(
         (status = 204, description = "Removed"),
+        (status = 400, description = "Malformed id", body = ErrorResponse),
         (status = 403, description = "Not allowed", body = ErrorResponse),
         (status = 404, description = "No such channel or member", body = ErrorResponse)))]
 pub async fn remove(
@@ -64,7 +67,7 @@ pub async fn remove(
 }
 
 /// Leaves a group. When the owner leaves, the longest-standing admin (or member) becomes owner.
-#[utoipa::path(post, path = "/api/v1/channels/{id}/leave", tag = "members", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/channels/{id}/leave", operation_id = "leaveChannel", tag = "members", security(("bearer" = [])),
     params(("id" = String, Path, description = "Channel id")),
     responses(
         (status = 204, description = "Left"),
@@ -80,7 +83,7 @@ pub async fn leave(
 }
 
 /// Makes a member an admin, or an admin a plain member (owner only).
-#[utoipa::path(put, path = "/api/v1/channels/{id}/members/{user_id}/role", tag = "members", security(("bearer" = [])),
+#[utoipa::path(put, path = "/api/v1/channels/{id}/members/{user_id}/role", operation_id = "setMemberRole", tag = "members", security(("bearer" = [])),
     params(("id" = String, Path, description = "Channel id"), ("user_id" = String, Path, description = "User id")),
     request_body = SetRole,
     responses(

@@ -14,7 +14,7 @@ use crate::ops;
 use crate::state::AppState;
 
 /// Sends a message. Idempotent on `client_id`: a repeat returns the original ack with `200`.
-#[utoipa::path(post, path = "/api/v1/channels/{id}/messages", tag = "messages", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/channels/{id}/messages", operation_id = "sendMessage", tag = "messages", security(("bearer" = [])),
     params(("id" = String, Path, description = "Channel id")), request_body = SendMessage,
     responses(
         (status = 201, description = "Stored (committed) now", body = Ack),
@@ -22,7 +22,8 @@ use crate::state::AppState;
         (status = 400, description = "Bad client_id or empty body", body = ErrorResponse),
         (status = 403, description = "Not a member", body = ErrorResponse),
         (status = 413, description = "Body too long", body = ErrorResponse),
-        (status = 429, description = "Rate limited; see Retry-After", body = ErrorResponse),
+        (status = 429, description = "Rate limited; `error.retry_after_ms` says when to retry", body = ErrorResponse,
+            headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
         (status = 503, description = "Store unavailable; nothing stored, retry", body = ErrorResponse)))]
 pub async fn send(
     State(state): State<AppState>,
@@ -42,6 +43,7 @@ pub async fn send(
 
 /// Query of `GET /api/v1/channels/{id}/messages`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryParams {
     /// Events with `seq` greater than this, oldest first.
     pub after: Option<u64>,
@@ -52,7 +54,7 @@ pub struct HistoryParams {
 }
 
 /// A page of the channel's events (messages and membership changes) by `seq`.
-#[utoipa::path(get, path = "/api/v1/channels/{id}/messages", tag = "messages", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/channels/{id}/messages", operation_id = "listMessages", tag = "messages", security(("bearer" = [])),
     params(("id" = String, Path, description = "Channel id"), HistoryParams),
     responses(
         (status = 200, description = "A page, ascending by seq; `truncated` when retention removed part of the range", body = HistoryPage),
@@ -69,10 +71,11 @@ pub async fn history(
 }
 
 /// Moves my read pointer forward to `seq` (never back); all my sessions get `read_state`.
-#[utoipa::path(post, path = "/api/v1/channels/{id}/read", tag = "messages", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/channels/{id}/read", operation_id = "markRead", tag = "messages", security(("bearer" = [])),
     params(("id" = String, Path, description = "Channel id")), request_body = MarkRead,
     responses(
         (status = 200, description = "The new pointer and unread count", body = ReadState),
+        (status = 400, description = "Malformed body or id", body = ErrorResponse),
         (status = 404, description = "No such channel, or not a member", body = ErrorResponse)))]
 pub async fn read(
     State(state): State<AppState>,

@@ -12,10 +12,11 @@ use crate::ops::presence;
 use crate::state::AppState;
 
 /// A user's aggregate presence, with when they were last seen if offline.
-#[utoipa::path(get, path = "/api/v1/users/{id}/presence", tag = "users", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/users/{id}/presence", operation_id = "getUserPresence", tag = "users", security(("bearer" = [])),
     params(("id" = String, Path, description = "User id")),
     responses(
         (status = 200, description = "Presence", body = Presence),
+        (status = 400, description = "Malformed id", body = ErrorResponse),
         (status = 404, description = "No such user", body = ErrorResponse)))]
 pub async fn user(
     State(state): State<AppState>,
@@ -26,10 +27,11 @@ pub async fn user(
 }
 
 /// How many of a channel's members are online or idle.
-#[utoipa::path(get, path = "/api/v1/channels/{id}/presence", tag = "channels", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/channels/{id}/presence", operation_id = "getChannelPresence", tag = "channels", security(("bearer" = [])),
     params(("id" = String, Path, description = "Channel id")),
     responses(
         (status = 200, description = "Counts", body = ChannelPresence),
+        (status = 400, description = "Malformed id", body = ErrorResponse),
         (status = 404, description = "No such channel, or not a member", body = ErrorResponse)))]
 pub async fn channel(
     State(state): State<AppState>,

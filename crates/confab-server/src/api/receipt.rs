@@ -14,13 +14,14 @@ use crate::state::AppState;
 
 /// Query of `GET /api/v1/channels/{id}/receipts`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReceiptParams {
     /// Count members at or past this `seq` (default: the channel's `last_seq`).
     pub seq: Option<u64>,
 }
 
 /// Delivered and read counts for a `seq`, and every other member's pointers in small channels.
-#[utoipa::path(get, path = "/api/v1/channels/{id}/receipts", tag = "messages", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/channels/{id}/receipts", operation_id = "listReceipts", tag = "messages", security(("bearer" = [])),
     params(("id" = String, Path, description = "Channel id"), ReceiptParams),
     responses(
         (status = 200, description = "Receipts", body = ReceiptSummary),

@@ -13,6 +13,7 @@ use crate::state::AppState;
 
 /// Query of `GET /api/v1/users`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UserQuery {
     /// Username prefix (case-insensitive); empty lists everyone.
     pub prefix: Option<String>,
@@ -21,7 +22,7 @@ pub struct UserQuery {
 }
 
 /// Users whose name starts with `prefix`, in username order.
-#[utoipa::path(get, path = "/api/v1/users", tag = "users", security(("bearer" = [])), params(UserQuery),
+#[utoipa::path(get, path = "/api/v1/users", operation_id = "searchUsers", tag = "users", security(("bearer" = [])), params(UserQuery),
     responses(
         (status = 200, description = "Matching users", body = UserList),
         (status = 400, description = "Bad prefix or limit", body = ErrorResponse)))]

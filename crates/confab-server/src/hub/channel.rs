@@ -175,7 +175,7 @@ impl ChannelTopic {
             self.hold(seq, (frame, removes)).await;
             return;
         }
-        deliver(&self.topic, self.channel, seq, frame, removes);
+        self.deliver(seq, frame, removes);
         self.next = seq + 1;
         self.release_ahead();
         self.metrics
@@ -234,7 +234,7 @@ impl ChannelTopic {
             }
             let (frame, removes) = entry.remove();
             if seq == self.next {
-                deliver(&self.topic, self.channel, seq, frame, removes);
+                self.deliver(seq, frame, removes);
                 self.next += 1;
             }
         }
@@ -262,7 +262,7 @@ impl ChannelTopic {
             for event in page.events {
                 let (seq, removes) = (event.seq, event.removes());
                 match serde_json::to_string(&ServerFrame::Event(event)) {
-                    Ok(text) => deliver(&self.topic, self.channel, seq, text.into(), removes),
+                    Ok(text) => self.deliver(seq, text.into(), removes),
                     Err(e) => tracing::error!(error = %e, "cannot serialize frame"),
                 }
             }
@@ -271,19 +271,22 @@ impl ChannelTopic {
         // Past what the store had (pruned, or never there) there is nothing to deliver.
         self.next = self.next.max(to);
     }
-}
 
-/// Fans out one event to every subscriber, then stops delivering to a member it removed (the
-/// sessions that subscribed before it; a session that rejoined since keeps its subscription).
-fn deliver(topic: &Topic, channel: ChannelId, seq: u64, frame: Utf8Bytes, removes: Option<UserId>) {
-    topic.push_all(|| Outbound::Event {
-        channel,
-        seq,
-        frame: frame.clone(),
-    });
-    topic.delivered.store(seq, Ordering::Release);
-    if let Some(gone) = removes {
-        let mut subs = topic.subscribers.write().unwrap_or_else(|e| e.into_inner());
-        subs.retain(|_, s| s.handle.user != gone || s.since >= seq);
+    /// Fans out one event to every subscriber, then stops delivering to a member it removed
+    /// (the sessions that subscribed before it; a session that rejoined since keeps its
+    /// subscription).
+    fn deliver(&self, seq: u64, frame: Utf8Bytes, removes: Option<UserId>) {
+        let (topic, channel) = (&self.topic, self.channel);
+        let sessions = topic.push_all(|| Outbound::Event {
+            channel,
+            seq,
+            frame: frame.clone(),
+        });
+        self.metrics.deliveries.inc_by(sessions as u64);
+        topic.delivered.store(seq, Ordering::Release);
+        if let Some(gone) = removes {
+            let mut subs = topic.subscribers.write().unwrap_or_else(|e| e.into_inner());
+            subs.retain(|_, s| s.handle.user != gone || s.since >= seq);
+        }
     }
 }

@@ -103,12 +103,13 @@ impl Topic {
         subs.values().map(|s| s.handle.clone()).collect()
     }
 
-    /// Pushes `item` (made once per session) to every subscriber.
-    fn push_all(&self, mut item: impl FnMut() -> Outbound) {
+    /// Pushes `item` (made once per session) to every subscriber; returns how many there were.
+    fn push_all(&self, mut item: impl FnMut() -> Outbound) -> usize {
         let subs = self.subscribers.read().unwrap_or_else(|e| e.into_inner());
         for s in subs.values() {
             s.handle.push(item());
         }
+        subs.len()
     }
 
     fn insert(&self, session: &SessionHandle, since: u64) {
@@ -293,6 +294,22 @@ impl Hub {
     /// Channel topics alive on this node (one bus subscription each).
     pub fn channel_topics(&self) -> usize {
         lock(&self.inner.channels).len()
+    }
+
+    /// Items waiting in the queues of this node's sessions: in all of them, and in the fullest.
+    pub fn queued(&self) -> (usize, usize) {
+        let users = lock(&self.inner.users);
+        let mut total = 0;
+        let mut max = 0;
+        for topic in users.values() {
+            let subs = topic.subscribers.read().unwrap_or_else(|e| e.into_inner());
+            for s in subs.values() {
+                let len = s.handle.queue.len();
+                total += len;
+                max = max.max(len);
+            }
+        }
+        (total, max)
     }
 
     fn spawn_channel_topic(&self, channel: ChannelId) -> Arc<Topic> {

@@ -56,7 +56,9 @@ pub(super) async fn run(
             }
             // The channel topic stops delivering to these sessions when it fans out the removal;
             // the session catches up to `seq` first, so it sees its own removal.
-            UserSignal::Left { channel, seq } => topic.push_all(|| Outbound::Left { channel, seq }),
+            UserSignal::Left { channel, seq } => {
+                topic.push_all(|| Outbound::Left { channel, seq });
+            }
             UserSignal::Read(state) => {
                 match serde_json::to_string(&ServerFrame::ReadState(state)) {
                     Ok(text) => {

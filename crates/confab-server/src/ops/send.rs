@@ -60,6 +60,24 @@ pub async fn send(
     client_id: &str,
     body: &str,
 ) -> ApiResult<Sent> {
+    let started = Instant::now();
+    let sent = send_checked(state, channel, sender, client_id, body).await?;
+    state.metrics.acks.inc();
+    state
+        .metrics
+        .ack_seconds
+        .observe(started.elapsed().as_secs_f64());
+    Ok(sent)
+}
+
+/// [`send`] without its metrics.
+async fn send_checked(
+    state: &AppState,
+    channel: ChannelId,
+    sender: UserId,
+    client_id: &str,
+    body: &str,
+) -> ApiResult<Sent> {
     check_client_id(client_id)?;
     check_body(state, body)?;
     if let Err(wait) = state.limiter.check(sender) {
@@ -76,7 +94,6 @@ pub async fn send(
             u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1),
         ));
     }
-    let started = Instant::now();
     let appended = state
         .store
         .append_message(channel, sender, client_id, body)
@@ -86,10 +103,6 @@ pub async fn send(
                 state.metrics.reject(Reason::forbidden);
             }
         })?;
-    state
-        .metrics
-        .store_append_seconds
-        .observe(started.elapsed().as_secs_f64());
     match &appended.event {
         Some(event) => {
             state.metrics.messages_stored.inc();

@@ -8,7 +8,7 @@ use axum::extract::ws::Utf8Bytes;
 use confab_proto::{ClientFrame, CloseCode, ErrorBody, ErrorCode, ServerFrame};
 
 use super::link::{Incoming, Link};
-use crate::metrics::{OpLabel, Reason};
+use crate::metrics::Reason;
 use crate::state::AppState;
 
 /// Why a session ended: the close code to send, or `None` when the peer went away.
@@ -104,6 +104,7 @@ impl<L: Link> Conn<L> {
     /// Sends a close frame, giving up after [`CLOSE_TIMEOUT`] (a client that does not read
     /// never receives it; the link is dropped either way).
     pub async fn close_with(&mut self, code: CloseCode, reason: String) {
+        self.state.metrics.closed(code);
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.link.close(code.as_u16(), reason)).await;
     }
 
@@ -123,11 +124,7 @@ impl<L: Link> Conn<L> {
             Incoming::Binary(len) if len > max => Inbound::TooLarge,
             Incoming::Text(text) => match parse(text.as_str()) {
                 Ok(frame) => {
-                    self.state
-                        .metrics
-                        .frames_in
-                        .get_or_create(&OpLabel { op: frame.op() })
-                        .inc();
+                    self.state.metrics.frame_in(Some(frame.op()));
                     Inbound::Frame(frame)
                 }
                 Err((error, reference)) => Inbound::Invalid(error, reference),
@@ -145,11 +142,7 @@ impl<L: Link> Conn<L> {
 
     /// Answers an invalid frame; `Err` once there were too many.
     pub async fn invalid(&mut self, error: ErrorBody, reference: Option<u64>) -> Result<(), End> {
-        self.state
-            .metrics
-            .frames_in
-            .get_or_create(&OpLabel { op: "invalid" })
-            .inc();
+        self.state.metrics.frame_in(None);
         self.state.metrics.reject(match error.code {
             ErrorCode::UnknownOp => Reason::unknown_op,
             _ => Reason::bad_frame,

@@ -15,7 +15,7 @@ use super::conn::{Conn, End, Inbound};
 use super::link::Link;
 use crate::auth;
 use crate::limit::SessionKind;
-use crate::metrics::Reason;
+use crate::metrics::{Reason, SessionRefusal};
 
 /// How a connection asked to start.
 pub(super) enum Start {
@@ -24,6 +24,16 @@ pub(super) enum Start {
         cursors: BTreeMap<ChannelId, u64>,
         receipts_since: Option<i64>,
     },
+}
+
+impl Start {
+    /// The admission bucket (and metrics label) of this start.
+    fn kind(&self) -> SessionKind {
+        match self {
+            Start::Identify => SessionKind::Identify,
+            Start::Resume { .. } => SessionKind::Resume,
+        }
+    }
 }
 
 /// An authenticated connection about to become a session.
@@ -96,6 +106,7 @@ impl<L: Link> Conn<L> {
 
     /// Checks the token of an `identify` or `resume`.
     async fn authenticate(&mut self, token: String, start: Start) -> Result<Authenticated, End> {
+        let kind = start.kind();
         match auth::authenticate(&self.state, &token).await {
             Ok((user, token_hash)) => Ok(Authenticated {
                 user,
@@ -104,29 +115,31 @@ impl<L: Link> Conn<L> {
             }),
             Err(e) if e.code() == ErrorCode::Unauthorized => {
                 self.state.metrics.reject(Reason::auth_failed);
+                let refused = SessionRefusal::auth_failed;
+                self.state.metrics.session_refused(kind, refused);
                 Err(Some(CloseCode::AuthenticationFailed))
             }
-            Err(_) => Err(Some(CloseCode::InternalError)),
+            Err(_) => {
+                let refused = SessionRefusal::error;
+                self.state.metrics.session_refused(kind, refused);
+                Err(Some(CloseCode::InternalError))
+            }
         }
     }
 
     /// Admission control: a token from the identify or the resume bucket. Over the limit, the
     /// wait for the next token plus up to two seconds of jitter, so refused clients spread out.
     pub(super) fn admit(&self, auth: &Authenticated) -> Result<(), Duration> {
-        let kind = match auth.start {
-            Start::Identify => SessionKind::Identify,
-            Start::Resume { .. } => SessionKind::Resume,
-        };
+        let kind = auth.start.kind();
         let admitted = self.state.admission.admit(kind);
         if admitted.is_ok() {
             // Counted at admission, so the counters show the rate admission control allows.
-            match kind {
-                SessionKind::Identify => self.state.metrics.identifies.inc(),
-                SessionKind::Resume => self.state.metrics.resumes.inc(),
-            };
+            self.state.metrics.sessions_admitted(kind).inc();
         }
         admitted.map_err(|wait| {
             self.state.metrics.reject(Reason::overloaded);
+            let refused = SessionRefusal::overloaded;
+            self.state.metrics.session_refused(kind, refused);
             wait + Duration::from_millis(rand::thread_rng().gen_range(0..2000))
         })
     }

@@ -73,6 +73,7 @@ impl Session {
             replayed += self.catch_up(conn, channel, upto).await? as u64;
         }
         state.metrics.replayed_events.inc_by(replayed);
+        state.metrics.resyncs.inc_by(resync.len() as u64);
         if let Some(since) = receipts_since {
             let receipts = state
                 .store

@@ -16,7 +16,8 @@ use tokio::task::JoinHandle;
 use super::link::{Incoming, MemoryLink, MemoryPeer, Written};
 use crate::config::Config;
 use crate::hub::Outbound;
-use crate::metrics::{Reason, ReasonLabel};
+use crate::limit::SessionKind;
+use crate::metrics::Reason;
 use crate::ops;
 use crate::state::AppState;
 
@@ -199,11 +200,7 @@ fn message_seqs(frames: &[ServerFrame]) -> Vec<u64> {
 }
 
 fn rejections(state: &AppState, reason: Reason) -> u64 {
-    state
-        .metrics
-        .rejections
-        .get_or_create(&ReasonLabel { reason })
-        .get()
+    state.metrics.rejections(reason).get()
 }
 
 #[tokio::test]
@@ -514,7 +511,14 @@ async fn a_resume_replays_what_was_missed_and_reports_joins_leaves_and_pruned_hi
         resumed.resync.iter().map(|c| c.id).collect::<Vec<_>>(),
         vec![pruned]
     );
-    assert_eq!(fx.state.metrics.resumes.get(), 1);
+    assert_eq!(
+        fx.state
+            .metrics
+            .sessions_admitted(SessionKind::Resume)
+            .get(),
+        1
+    );
+    assert_eq!(fx.state.metrics.resyncs.get(), 1);
 
     // Live events follow on from the replay.
     let next = fx.send(dm, &alice, "live").await;

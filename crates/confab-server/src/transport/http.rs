@@ -19,6 +19,7 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Extension, Json, Router};
+use confab_proto::api::ErrorResponse;
 use confab_proto::{CloseCode, ErrorCode};
 use futures::FutureExt;
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,7 @@ use tokio::sync::mpsc;
 use super::outbox::{Closed, HttpLink, Outbox, PipeIn};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Params, PathIds};
+use crate::metrics::Transport;
 use crate::state::AppState;
 
 /// How long a poll waits for frames by default.
@@ -101,17 +103,21 @@ pub struct Created {
 }
 
 /// Creates an HTTP session. Post `identify` or `resume` to it within the identify deadline.
-#[utoipa::path(post, path = "/api/v1/sessions", tag = "sessions",
+#[utoipa::path(post, path = "/api/v1/sessions", operation_id = "createSession", tag = "sessions",
     responses(
         (status = 201, description = "Created", body = Created),
-        (status = 503, description = "Node full or draining; see Retry-After")))]
+        (status = 503, description = "Node full or draining: try again (another node) after Retry-After", content_type = "text/plain", body = String,
+            headers(("Retry-After" = u64, description = "Seconds to wait, 1–5 (jittered)")))))]
 pub async fn create(State(state): State<AppState>, Extension(sessions): Registry) -> Response {
-    let slot = match super::admit(&state) {
+    let slot = match super::admit(&state, Transport::http) {
         Ok(slot) => slot,
         Err(refusal) => return refusal.into_response(),
     };
     let (tx, rx) = mpsc::channel(INBOUND_QUEUE);
-    let outbox = Arc::new(Outbox::new(state.config.outbound_queue + SSE_REPLAY));
+    let outbox = Arc::new(Outbox::new(
+        state.config.outbound_queue + SSE_REPLAY,
+        state.metrics.clone(),
+    ));
     let id = format!(
         "n{}.{}",
         state.config.node_id,
@@ -143,12 +149,13 @@ pub async fn create(State(state): State<AppState>, Extension(sessions): Registry
 }
 
 /// Posts client frames: one frame object, or an array of them, in order.
-#[utoipa::path(post, path = "/api/v1/sessions/{id}/frames", tag = "sessions",
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/frames", operation_id = "postSessionFrames", tag = "sessions",
     params(("id" = String, Path, description = "Session id")),
     request_body(content = serde_json::Value, description = "A client frame, or an array of them; anything else is passed to the session, which answers as a WebSocket session would (error frames)"),
     responses(
         (status = 202, description = "Queued for the session; answers arrive by poll or stream"),
-        (status = 404, description = "No such session")))]
+        (status = 413, description = "Body over 2 MB", content_type = "text/plain", body = String),
+        (status = 404, description = "No such session", body = ErrorResponse)))]
 pub async fn frames(
     Extension(sessions): Registry,
     PathIds(id): PathIds<String>,
@@ -171,6 +178,7 @@ pub async fn frames(
 
 /// Query of a poll.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PollParams {
     /// Frames up to this number were received (acknowledges them); default 0.
     pub after: Option<u64>,
@@ -194,6 +202,7 @@ fn closed_json(closed: &Option<Closed>) -> String {
 fn collect(entry: &Entry, after: u64, max: usize) -> Option<Batch> {
     let (frames, lost, closed) = entry.outbox.after(after, max);
     if lost {
+        entry.outbox.lost();
         let code = CloseCode::SlowConsumer;
         return Some((
             Vec::new(),
@@ -212,11 +221,12 @@ fn collect(entry: &Entry, after: u64, max: usize) -> Option<Batch> {
 /// Long poll: waits up to `timeout_ms` for frames after `after`, and returns them as a batch.
 /// `{"next": N, "frames": [...], "closed": null | {"code", "reason"}}`; pass `next` as `after` in
 /// the next poll. An empty batch means the wait ran out.
-#[utoipa::path(get, path = "/api/v1/sessions/{id}/poll", tag = "sessions",
+#[utoipa::path(get, path = "/api/v1/sessions/{id}/poll", operation_id = "pollSession", tag = "sessions",
     params(("id" = String, Path, description = "Session id"), PollParams),
     responses(
         (status = 200, description = "A batch of frames (possibly empty)"),
-        (status = 404, description = "No such session")))]
+        (status = 400, description = "Malformed query", body = ErrorResponse),
+        (status = 404, description = "No such session", body = ErrorResponse)))]
 pub async fn poll(
     Extension(sessions): Registry,
     PathIds(id): PathIds<String>,
@@ -271,6 +281,7 @@ pub async fn poll(
 
 /// Query of an event stream.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StreamParams {
     /// Frames up to this number were received; `Last-Event-ID` wins when both are given.
     pub after: Option<u64>,
@@ -279,11 +290,12 @@ pub struct StreamParams {
 /// Event stream (SSE): every frame after `Last-Event-ID` (or `after`), as `id: N` + `data: <frame>`;
 /// an `event: close` with `{"code", "reason"}` when the session ends. A browser's `EventSource`
 /// reconnects with `Last-Event-ID` by itself and misses nothing.
-#[utoipa::path(get, path = "/api/v1/sessions/{id}/events", tag = "sessions",
+#[utoipa::path(get, path = "/api/v1/sessions/{id}/events", operation_id = "streamSessionEvents", tag = "sessions",
     params(("id" = String, Path, description = "Session id"), StreamParams),
     responses(
         (status = 200, description = "text/event-stream of frames"),
-        (status = 404, description = "No such session")))]
+        (status = 400, description = "Malformed query", body = ErrorResponse),
+        (status = 404, description = "No such session", body = ErrorResponse)))]
 pub async fn events(
     Extension(sessions): Registry,
     PathIds(id): PathIds<String>,
@@ -341,9 +353,9 @@ pub async fn events(
 }
 
 /// Ends a session now (as closing a WebSocket would).
-#[utoipa::path(delete, path = "/api/v1/sessions/{id}", tag = "sessions",
+#[utoipa::path(delete, path = "/api/v1/sessions/{id}", operation_id = "endSession", tag = "sessions",
     params(("id" = String, Path, description = "Session id")),
-    responses((status = 204, description = "Ended"), (status = 404, description = "No such session")))]
+    responses((status = 204, description = "Ended"), (status = 404, description = "No such session", body = ErrorResponse)))]
 pub async fn end(
     Extension(sessions): Registry,
     PathIds(id): PathIds<String>,

@@ -16,18 +16,18 @@ use axum::response::{IntoResponse, Response};
 use futures::FutureExt;
 use rand::Rng;
 
-use crate::metrics::Reason;
+use crate::metrics::{ConnectionRefusal, Reason, Transport};
 use crate::session::{self, Link};
 use crate::state::AppState;
 
 /// Holds one slot of the per-node connection cap; frees it when dropped.
 #[derive(Debug)]
-pub struct ConnectionSlot(AppState);
+pub struct ConnectionSlot(AppState, Transport);
 
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
         self.0.connections.fetch_sub(1, Ordering::AcqRel);
-        self.0.metrics.connections.dec();
+        self.0.metrics.connection_closed(self.1);
     }
 }
 
@@ -45,19 +45,24 @@ impl IntoResponse for Refused {
 }
 
 /// Takes a connection slot, or the refusal to answer with: the node is shutting down or full.
-pub fn admit(state: &AppState) -> Result<ConnectionSlot, Refused> {
+pub fn admit(state: &AppState, transport: Transport) -> Result<ConnectionSlot, Refused> {
     if state.is_shutting_down() {
+        state
+            .metrics
+            .connection_refused(transport, ConnectionRefusal::draining);
         return Err(Refused("shutting down"));
     }
     let max = state.config.max_connections;
     if state.connections.fetch_add(1, Ordering::AcqRel) >= max {
         state.connections.fetch_sub(1, Ordering::AcqRel);
         state.metrics.reject(Reason::connection_limit);
+        state
+            .metrics
+            .connection_refused(transport, ConnectionRefusal::limit);
         return Err(Refused("connection limit reached"));
     }
-    state.metrics.connections.inc();
-    state.metrics.connections_total.inc();
-    Ok(ConnectionSlot(state.clone()))
+    state.metrics.connection_opened(transport);
+    Ok(ConnectionSlot(state.clone(), transport))
 }
 
 /// Runs a session over `link`, holding its connection slot until it ends.

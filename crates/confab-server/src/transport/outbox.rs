@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 use axum::extract::ws::Utf8Bytes;
 use tokio::sync::{mpsc, Notify};
 
+use crate::metrics::Metrics;
 use crate::session::{Incoming, Link, LinkError};
 
 /// What an HTTP request hands the session.
@@ -47,10 +48,12 @@ pub struct Outbox {
     pub changed: Notify,
     /// Most unacknowledged frames kept; past this the session is closed as a slow consumer.
     limit: usize,
+    /// Where a slow consumer is counted (its close bypasses the session's own close).
+    metrics: Arc<Metrics>,
 }
 
 impl Outbox {
-    pub fn new(limit: usize) -> Outbox {
+    pub fn new(limit: usize, metrics: Arc<Metrics>) -> Outbox {
         Outbox {
             state: Mutex::new(OutboxState {
                 next_id: 1,
@@ -58,6 +61,7 @@ impl Outbox {
             }),
             changed: Notify::new(),
             limit: limit.max(1),
+            metrics,
         }
     }
 
@@ -73,11 +77,13 @@ impl Outbox {
             return false;
         }
         if state.frames.len() >= self.limit {
+            let code = confab_proto::CloseCode::SlowConsumer;
             state.closed = Some(Closed {
-                code: confab_proto::CloseCode::SlowConsumer.as_u16(),
-                reason: "slow_consumer".into(),
+                code: code.as_u16(),
+                reason: code.reason().into(),
             });
             drop(state);
+            self.metrics.slow_consumer();
             self.changed.notify_waiters();
             return false;
         }
@@ -118,6 +124,21 @@ impl Outbox {
             .count();
         for _ in 0..sent_count.saturating_sub(keep) {
             state.frames.pop_front();
+        }
+    }
+
+    /// The client asked for frames that are gone: the session ends as a slow consumer (counted
+    /// once, and the outbox closed so that the session's own end is not).
+    pub fn lost(&self) {
+        let mut state = self.lock();
+        if state.closed.is_none() {
+            let code = confab_proto::CloseCode::SlowConsumer;
+            state.closed = Some(Closed {
+                code: code.as_u16(),
+                reason: "frames_lost".into(),
+            });
+            drop(state);
+            self.metrics.slow_consumer();
         }
     }
 

@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use futures::Sink;
 
+use crate::metrics::Transport;
 use crate::session::{Incoming, Link, LinkError};
 use crate::state::AppState;
 
@@ -20,7 +21,7 @@ pub const WRITE_BUFFER: usize = 16 * 1024;
 
 /// `GET /ws`: upgrades to a WebSocket session, unless the node is shutting down or full.
 pub async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
-    let slot = match super::admit(&state) {
+    let slot = match super::admit(&state, Transport::websocket) {
         Ok(slot) => slot,
         Err(refusal) => return refusal.into_response(),
     };

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use confab_client::http::HistoryQuery;
 use confab_client::{ClientEvent, ConnectionState, Events};
 use confab_proto::{ClientFrame, CloseCode, EventBody, ServerFrame};
+use confab_server::metrics::{Reason, SessionKind};
 use confab_testkit::push::is_ephemeral;
 use confab_testkit::server::TestServer;
 use confab_testkit::Proxy;
@@ -374,7 +375,7 @@ async fn resume_on_the_wire_replays_joins_leaves_and_receipts() {
     }
     // Resume is the cheap path: no unread counts for quiet channels, counted apart from identifies.
     let metrics = &server.server.as_ref().expect("running").state().metrics;
-    assert_eq!(metrics.resumes.get(), 1);
+    assert_eq!(metrics.sessions_admitted(SessionKind::Resume).get(), 1);
     // Alice's own sessions are unaffected by Bob's resume.
     let (a, _) = server.connect(&a_token).await;
     assert_eq!(a.ready().channels.len(), 4);
@@ -492,15 +493,7 @@ async fn a_slow_consumer_is_closed_with_the_resumable_code_and_catches_up_by_res
     let body = "x".repeat(3000);
     let metrics = &server.server.as_ref().expect("running").state().metrics;
     let mut sent = 0u64;
-    while sent < 4000
-        && metrics
-            .rejections
-            .get_or_create(&confab_server::metrics::ReasonLabel {
-                reason: confab_server::metrics::Reason::slow_consumer,
-            })
-            .get()
-            == 0
-    {
+    while sent < 4000 && metrics.rejections(Reason::slow_consumer).get() == 0 {
         alice
             .send(dm.id, &format!("s{sent}"), &body)
             .await
@@ -600,7 +593,7 @@ async fn two_thousand_clients_cut_at_once_all_resume_with_nothing_lost() {
     server.user("bystander").await;
     let dm = owner.create_direct("bystander").await.expect("dm");
     let started = Instant::now();
-    let resumes_before = metrics.resumes.get();
+    let resumes_before = metrics.sessions_admitted(SessionKind::Resume).get();
     let cut = proxy.cut_all();
     assert_eq!(cut, USERS * PER_USER);
 
@@ -620,12 +613,17 @@ async fn two_thousand_clients_cut_at_once_all_resume_with_nothing_lost() {
         tokio::spawn(async move {
             // Resumes admitted in any window of about a second (sampled every 100 ms), and how
             // many the buckets allowed in that window: the burst plus the rate times its length.
-            let mut samples =
-                std::collections::VecDeque::from([(Instant::now(), metrics.resumes.get())]);
+            let mut samples = std::collections::VecDeque::from([(
+                Instant::now(),
+                metrics.sessions_admitted(SessionKind::Resume).get(),
+            )]);
             let (mut peak, mut allowed) = (0u64, 0f64);
             for _ in 0..300 {
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                let now = (Instant::now(), metrics.resumes.get());
+                let now = (
+                    Instant::now(),
+                    metrics.sessions_admitted(SessionKind::Resume).get(),
+                );
                 samples.push_back(now);
                 if samples.len() > 11 {
                     samples.pop_front();
@@ -664,18 +662,16 @@ async fn two_thousand_clients_cut_at_once_all_resume_with_nothing_lost() {
         drop(client);
     }
     let (peak, allowed) = sampler.await.expect("sampler");
-    let refused = metrics
-        .rejections
-        .get_or_create(&confab_server::metrics::ReasonLabel {
-            reason: confab_server::metrics::Reason::overloaded,
-        })
-        .get();
+    let refused = metrics.rejections(Reason::overloaded).get();
     println!(
         "storm: {} clients cut; all resumed and caught up in {recovery:?}; peak accepted {peak} resumes in about a second (budget {allowed:.0}); \
          {refused} attempts refused with a retry hint; worst probe ack {probe_worst:?}",
         USERS * PER_USER
     );
-    assert!(metrics.resumes.get() - resumes_before >= (USERS * PER_USER) as u64);
+    assert!(
+        metrics.sessions_admitted(SessionKind::Resume).get() - resumes_before
+            >= (USERS * PER_USER) as u64
+    );
     assert!(
         refused > 0,
         "admission control turned some reconnects away to spread them"

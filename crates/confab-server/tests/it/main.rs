@@ -7,6 +7,7 @@ mod cluster;
 mod delivery;
 mod latency;
 mod lifecycle;
+mod metrics;
 mod presence;
 mod raw;
 mod rest;

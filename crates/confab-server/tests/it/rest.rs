@@ -213,11 +213,11 @@ async fn health_readiness_metrics_and_openapi() {
         .await
         .expect("text");
     for needle in [
-        "confab_connections 1",
+        "confab_connections{transport=\"websocket\"} 1",
         "confab_sessions 1",
         "confab_messages_stored_total 1",
         "confab_frames_in_total{op=\"send\"} 1",
-        "confab_store_append_seconds_count 1",
+        "confab_store_seconds_count{op=\"append_message\"} 1",
         "confab_fanout_seconds_count",
         "confab_frames_out_total",
     ] {

@@ -1,6 +1,6 @@
 //! Running the real `confab` binary (and HAProxy) for tests.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::net::SocketAddr;
 use std::process::Stdio;
@@ -14,7 +14,7 @@ use tokio::process::{Child, Command};
 pub use confab_testkit::server::PASSWORD;
 
 /// Starts `confab serve` on a free port with `args`; returns it and its address (read from the
-/// line it prints when listening).
+/// banner it prints on stderr when listening; the rest of its stderr is passed on to the test's).
 pub async fn node(args: &[String]) -> (Child, SocketAddr) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_confab"))
         .args([
@@ -28,27 +28,34 @@ pub async fn node(args: &[String]) -> (Child, SocketAddr) {
         ])
         .args(args)
         .env("CONFAB_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .expect("spawn confab");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-        .await
-        .expect("started within 30 s")
-        .expect("read")
-        .expect("a line");
-    let addr = line
-        .rsplit("http://")
-        .next()
-        .expect("address")
-        .trim()
-        .parse()
-        .expect("socket address");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let line = lines.next_line().await.expect("read").expect("a line");
+            if let Some(addr) = line.strip_prefix(BANNER) {
+                return addr.trim().parse().expect("socket address");
+            }
+            eprintln!("{line}");
+        }
+    })
+    .await
+    .expect("started within 30 s");
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            eprintln!("{line}");
+        }
+    });
     (child, addr)
 }
+
+/// The first line of the banner `confab serve` prints when it listens, before the address.
+pub const BANNER: &str = "Confab is listening on http://";
 
 /// An SDK client with fast reconnects.
 pub async fn connect(url: &str, token: &str) -> (confab_client::Client, Events) {
