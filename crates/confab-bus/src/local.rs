@@ -1,14 +1,15 @@
 //! The in-process bus: the single-node default.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures::StreamExt;
-use tokio::sync::mpsc;
-use tokio_stream_lite::ReceiverStream;
+use futures::task::AtomicWaker;
+use futures::{Stream, StreamExt};
 
 use crate::{Bus, Result, Subscription};
 
@@ -25,7 +26,7 @@ pub struct LocalBus {
 }
 
 struct Inner {
-    subjects: Mutex<HashMap<String, Vec<mpsc::Sender<Bytes>>>>,
+    subjects: Mutex<HashMap<String, Vec<Arc<Mailbox>>>>,
     buffer: usize,
     dropped: AtomicU64,
 }
@@ -81,13 +82,13 @@ impl Bus for LocalBus {
         let Some(subs) = subjects.get_mut(subject) else {
             return Ok(());
         };
-        subs.retain(|tx| match tx.try_send(payload.clone()) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
+        subs.retain(|mailbox| match mailbox.deliver(&payload) {
+            Delivery::Queued => true,
+            Delivery::Full => {
                 self.inner.dropped.fetch_add(1, Ordering::Relaxed);
                 true
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Delivery::Gone => false,
         });
         if subs.is_empty() {
             subjects.remove(subject);
@@ -96,37 +97,106 @@ impl Bus for LocalBus {
     }
 
     async fn subscribe(&self, subject: &str) -> Result<Subscription> {
-        let (tx, rx) = mpsc::channel(self.inner.buffer);
+        let mailbox = Arc::new(Mailbox::new(self.inner.buffer));
         let mut subjects = self
             .inner
             .subjects
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        subjects.entry(subject.to_owned()).or_default().push(tx);
-        Ok(ReceiverStream::new(rx).boxed())
+        subjects
+            .entry(subject.to_owned())
+            .or_default()
+            .push(mailbox.clone());
+        Ok(Receiver(mailbox).boxed())
     }
 }
 
-/// A minimal `Stream` over a tokio receiver (what `tokio-stream`'s wrapper does).
-mod tokio_stream_lite {
-    use std::pin::Pin;
-    use std::task::{Context, Poll};
+/// One subscription's queue. Every user and channel with a session on a node has a subscription,
+/// so an idle one costs a few words: no buffer until a payload arrives (a drained burst's buffer
+/// is given back), one waker.
+struct Mailbox {
+    state: Mutex<MailboxState>,
+    waker: AtomicWaker,
+    capacity: usize,
+}
 
-    use futures::Stream;
-    use tokio::sync::mpsc;
+#[derive(Default)]
+struct MailboxState {
+    payloads: VecDeque<Bytes>,
+    /// The subscription was dropped: deliveries are refused and the publisher forgets it.
+    gone: bool,
+}
 
-    pub struct ReceiverStream<T>(mpsc::Receiver<T>);
+/// What became of a payload delivered to a mailbox.
+enum Delivery {
+    Queued,
+    Full,
+    Gone,
+}
 
-    impl<T> ReceiverStream<T> {
-        pub fn new(rx: mpsc::Receiver<T>) -> Self {
-            ReceiverStream(rx)
+/// Capacity kept after a mailbox drains; a larger buffer (from a burst) is released.
+const KEEP_CAPACITY: usize = 16;
+
+impl Mailbox {
+    fn new(capacity: usize) -> Mailbox {
+        Mailbox {
+            state: Mutex::new(MailboxState::default()),
+            waker: AtomicWaker::new(),
+            capacity,
         }
     }
 
-    impl<T> Stream for ReceiverStream<T> {
-        type Item = T;
-        fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
-            self.0.poll_recv(cx)
+    fn lock(&self) -> MutexGuard<'_, MailboxState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn deliver(&self, payload: &Bytes) -> Delivery {
+        let mut state = self.lock();
+        if state.gone {
+            return Delivery::Gone;
         }
+        if state.payloads.len() >= self.capacity {
+            return Delivery::Full;
+        }
+        state.payloads.push_back(payload.clone());
+        drop(state);
+        self.waker.wake();
+        Delivery::Queued
+    }
+
+    fn take(&self) -> Option<Bytes> {
+        let mut state = self.lock();
+        let payload = state.payloads.pop_front();
+        if state.payloads.is_empty() && state.payloads.capacity() > KEEP_CAPACITY {
+            state.payloads = VecDeque::new();
+        }
+        payload
+    }
+}
+
+/// The subscriber's end of a [`Mailbox`]; dropping it unsubscribes.
+struct Receiver(Arc<Mailbox>);
+
+impl Stream for Receiver {
+    type Item = Bytes;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        if let Some(payload) = self.0.take() {
+            return Poll::Ready(Some(payload));
+        }
+        // Register, then look again: a delivery in between has woken the waker just registered.
+        self.0.waker.register(cx.waker());
+        match self.0.take() {
+            Some(payload) => Poll::Ready(Some(payload)),
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let mut state = self.0.lock();
+        state.gone = true;
+        state.payloads = VecDeque::new();
     }
 }

@@ -17,9 +17,8 @@ use confab_bus::{subject, Envelope, Route};
 use confab_proto::{ChannelId, CloseCode, ServerFrame, UserId};
 use confab_store::{HistoryQuery, Store};
 use futures::StreamExt;
-use tokio::sync::watch;
 
-use super::{lock, Inner, Outbound, Topic};
+use super::{lock, Inner, Outbound, Ready, Topic};
 use crate::backfill::Backfill;
 use crate::metrics::Metrics;
 
@@ -48,14 +47,9 @@ struct ChannelTopic {
     gap_deadline: Option<Instant>,
 }
 
-pub(super) async fn run(
-    hub: Weak<Inner>,
-    channel: ChannelId,
-    topic: Arc<Topic>,
-    ready: watch::Sender<bool>,
-) {
+pub(super) async fn run(hub: Weak<Inner>, channel: ChannelId, topic: Arc<Topic>, ready: Ready) {
     let Some(inner) = hub.upgrade() else {
-        let _ = ready.send(true);
+        ready.mark();
         return;
     };
     let (bus, store, metrics) = (
@@ -80,7 +74,7 @@ pub(super) async fn run(
                 }
             }
             topic.push_all(|| Outbound::Close(CloseCode::InternalError));
-            let _ = ready.send(true);
+            ready.mark();
             return;
         }
     };
@@ -102,7 +96,7 @@ pub(super) async fn run(
     task.topic
         .delivered
         .store(task.next.saturating_sub(1), Ordering::Release);
-    let _ = ready.send(true);
+    ready.mark();
 
     loop {
         let gap_deadline = task.gap_deadline;

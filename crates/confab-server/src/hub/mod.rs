@@ -17,14 +17,14 @@ mod user;
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
 use confab_bus::{subject, Bus, Envelope, Route};
 use confab_proto::{ChannelId, Event, ServerFrame, UserId};
 use confab_store::Store;
-use tokio::sync::{watch, Notify};
+use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 
 use crate::metrics::Metrics;
@@ -63,8 +63,10 @@ struct Subscriber {
 /// One bus subscription and the local sessions it feeds.
 struct Topic {
     subscribers: RwLock<HashMap<SessionKey, Subscriber>>,
-    /// Becomes true once the bus subscription is live (and, for channels, `delivered` is set).
-    ready: watch::Receiver<bool>,
+    /// Becomes true once the bus subscription is live (and, for channels, `delivered` is set),
+    /// or the topic's task is gone; `became_ready` wakes those waiting for it.
+    ready: AtomicBool,
+    became_ready: Notify,
     /// For channels: the highest `seq` fanned out so far.
     delivered: AtomicU64,
     /// For channels: check the store for events the bus may have dropped (after a bus outage).
@@ -73,16 +75,16 @@ struct Topic {
 }
 
 impl Topic {
-    fn new() -> (Arc<Topic>, watch::Sender<bool>) {
-        let (tx, rx) = watch::channel(false);
+    fn new() -> (Arc<Topic>, Ready) {
         let topic = Arc::new(Topic {
             subscribers: RwLock::new(HashMap::new()),
-            ready: rx,
+            ready: AtomicBool::new(false),
+            became_ready: Notify::new(),
             delivered: AtomicU64::new(0),
             recheck: Notify::new(),
             task: Mutex::new(None),
         });
-        (topic, tx)
+        (topic.clone(), Ready(topic))
     }
 
     fn abort(&self) {
@@ -92,9 +94,15 @@ impl Topic {
     }
 
     async fn wait_ready(&self) {
-        let mut ready = self.ready.clone();
-        // The sender is only dropped after setting `true` or when the topic was torn down.
-        let _ = ready.wait_for(|r| *r).await;
+        loop {
+            let became_ready = self.became_ready.notified();
+            tokio::pin!(became_ready);
+            became_ready.as_mut().enable();
+            if self.ready.load(Ordering::Acquire) {
+                return;
+            }
+            became_ready.await;
+        }
     }
 
     /// The sessions subscribed now.
@@ -123,6 +131,21 @@ impl Topic {
                     since,
                 },
             );
+    }
+}
+
+/// Marks its topic ready when told to, or when dropped: a topic whose task failed or was torn
+/// down before its subscription went live must not keep sessions waiting for it.
+struct Ready(Arc<Topic>);
+
+impl Ready {
+    fn mark(self) {}
+}
+
+impl Drop for Ready {
+    fn drop(&mut self) {
+        self.0.ready.store(true, Ordering::Release);
+        self.0.became_ready.notify_waiters();
     }
 }
 

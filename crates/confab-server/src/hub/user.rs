@@ -8,9 +8,8 @@ use confab_bus::{subject, Bus};
 use confab_proto::{ChannelId, ChannelSummary, CloseCode, ReadState, ServerFrame, UserId};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
-use tokio::sync::watch;
 
-use super::{hex, Outbound, Topic};
+use super::{hex, Outbound, Ready, Topic};
 
 /// What travels on a user's subject.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -26,21 +25,16 @@ pub enum UserSignal {
     Revoked(String),
 }
 
-pub(super) async fn run(
-    bus: Arc<dyn Bus>,
-    user: UserId,
-    topic: Arc<Topic>,
-    ready: watch::Sender<bool>,
-) {
+pub(super) async fn run(bus: Arc<dyn Bus>, user: UserId, topic: Arc<Topic>, ready: Ready) {
     let mut sub = match bus.subscribe(&subject::user(user)).await {
         Ok(sub) => sub,
         Err(e) => {
             tracing::error!(error = %e, user_id = %user, "cannot subscribe to user signals");
-            let _ = ready.send(true);
+            ready.mark();
             return;
         }
     };
-    let _ = ready.send(true);
+    ready.mark();
     while let Some(payload) = sub.next().await {
         let signal: UserSignal = match serde_json::from_slice(&payload) {
             Ok(s) => s,
