@@ -89,6 +89,13 @@ export class ConfabServer {
     await this.exited;
   }
 
+  /** Stops the process as an operator does (SIGTERM): it drains, closing sessions with 4003. */
+  async terminate() {
+    if (!this.proc || this.proc.exitCode !== null) return;
+    this.proc.kill('SIGTERM');
+    await this.exited;
+  }
+
   async dispose() {
     await this.kill();
     await rm(this.dir, { recursive: true, force: true });

@@ -155,7 +155,11 @@ pub(crate) async fn open(
                 upgrade.polling_since = None;
                 Ok(opened)
             }
-            Err(e) if !e.falls_back() => Err(e),
+            // Long polling only when the WebSocket itself failed: the node answers HTTP and is
+            // ready, yet the upgrade did not work (a proxy that breaks WebSockets). A node that is
+            // down, starting or draining fails both ways, and the next attempt tries the
+            // WebSocket again.
+            Err(e) if !e.falls_back() || !node_ready(&config.rest_base()).await => Err(e),
             Err(_) => {
                 let opened = open_poll(&config.rest_base()).await?;
                 upgrade.polling_since.get_or_insert_with(Instant::now);
@@ -163,6 +167,16 @@ pub(crate) async fn open(
             }
         },
     }
+}
+
+/// Whether the node at the REST base `base` answers `GET /readyz` with a success.
+async fn node_ready(base: &str) -> bool {
+    let probe = reqwest::Client::new()
+        .get(format!("{base}/readyz"))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await;
+    probe.is_ok_and(|r| r.status().is_success())
 }
 
 async fn open_ws(url: &str) -> Result<(Conn, Hello), Ending> {

@@ -625,6 +625,52 @@ async fn the_sdk_falls_back_to_long_polling_when_the_websocket_fails() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sdk_is_back_on_a_websocket_after_a_drained_restart() {
+    let mut server = TestServer::start().await;
+    let (alice, a_token, _) = server.user("alice").await;
+    let (_, b_token, _) = server.user("bob").await;
+    let dm = alice.create_direct("bob").await.expect("dm");
+    let (bob, mut bob_events) = sdk_client(
+        &server,
+        &server.ws,
+        &b_token,
+        confab_client::Transport::Auto,
+    )
+    .await;
+    assert_eq!(server.server.as_ref().expect("running").http_sessions(), 0);
+    // A drain refuses new WebSockets (503) and then the node is down for a moment: neither is a
+    // WebSocket failure, so the client must not settle on long polling.
+    server.restart().await;
+    // Bob resumes (the helper fails the test if he does not within its patience).
+    confab_testkit::push::next_matching(&mut bob_events, |e| match e {
+        confab_client::ClientEvent::Resumed { .. } => Some(()),
+        _ => None,
+    })
+    .await;
+    let running = server.server.as_ref().expect("running");
+    assert_eq!(running.http_sessions(), 0, "bob is not on long polling");
+    assert_eq!(
+        running
+            .state()
+            .connections
+            .load(std::sync::atomic::Ordering::Acquire),
+        1,
+        "bob is on a WebSocket"
+    );
+    let (a, _a_events) = sdk_client(
+        &server,
+        &server.ws,
+        &a_token,
+        confab_client::Transport::WebSocket,
+    )
+    .await;
+    a.send(dm.id, "after the restart").await.expect("send");
+    let (got, _) = crate::delivery::collect_messages(&mut bob_events, 1).await;
+    assert_eq!(got, vec![(2, "after the restart".to_owned())]);
+    bob.send(dm.id, "back").await.expect("send back");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_http_session_expires_and_its_user_goes_offline() {
     let server =
         TestServer::start_with(|c| c.heartbeat_interval = Duration::from_millis(200)).await;
