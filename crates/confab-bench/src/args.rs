@@ -26,6 +26,9 @@ pub enum Scenario {
     Storm(StormArgs),
     /// The room scenario over WebSocket, SSE, long polling and naive history polling.
     Transports(TransportsArgs),
+    /// One direct channel, two clients: A sends, B receives and replies, A receives; the round
+    /// trip a user feels with no load, over each transport.
+    Rtt(RttArgs),
     /// Build a realistic database directly through the store (not a scenario: run it with the
     /// server stopped, then start the server on the same store): users, groups, direct channels,
     /// history and read pointers, with the users' tokens written to the accounts cache.
@@ -41,6 +44,7 @@ impl Scenario {
             Scenario::Dm(a) => &a.common,
             Scenario::Storm(a) => &a.common,
             Scenario::Transports(a) => &a.room.common,
+            Scenario::Rtt(a) => &a.common,
             Scenario::Seed(a) => &a.common,
         }
     }
@@ -185,6 +189,19 @@ pub struct TransportsArgs {
     pub only: Vec<crate::transport::Kind>,
 }
 
+/// `confab bench rtt`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RttArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Round trips measured per transport (after 5 not counted)
+    #[arg(long, default_value_t = 200)]
+    pub trips: usize,
+    /// Transports to measure, in order (ws, longpoll)
+    #[arg(long, value_delimiter = ',', default_value = "ws,longpoll")]
+    pub only: Vec<crate::transport::Kind>,
+}
+
 /// `confab bench seed`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SeedArgs {
@@ -226,9 +243,9 @@ pub struct SeedArgs {
     /// Message body size in bytes
     #[arg(long, default_value_t = 64)]
     pub size: usize,
-    /// Messages stored at once (the store commits them in groups)
-    #[arg(long, default_value_t = 256)]
-    pub concurrency: usize,
+    /// Messages stored in one transaction
+    #[arg(long, default_value_t = 10_000)]
+    pub batch: usize,
     /// Only move the read pointers of an already seeded database (forward: they never move back)
     #[arg(long)]
     pub read_pointers_only: bool,

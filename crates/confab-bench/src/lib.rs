@@ -69,6 +69,7 @@ pub async fn execute(args: &BenchArgs) -> anyhow::Result<Vec<Report>> {
         Scenario::Dm(a) => Ok(vec![scenario::dm::run(a).await?]),
         Scenario::Storm(a) => Ok(vec![scenario::storm::run(a).await?]),
         Scenario::Transports(a) => scenario::transports::run(a).await,
+        Scenario::Rtt(a) => scenario::rtt::run(a).await,
         // It needs the store, which this crate (a client of the protocol) does not link: the
         // `confab` binary runs it.
         Scenario::Seed(_) => anyhow::bail!("`confab bench seed` runs from the confab binary"),

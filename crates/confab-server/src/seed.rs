@@ -11,12 +11,11 @@
 //! each channel (0: everything read). A run with `read_pointers_only` moves the pointers of an
 //! already seeded database forward (they never move back) and adds nothing.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use confab_proto::{ChannelId, UserId};
-use confab_store::Store;
+use confab_store::{NewMessage, Store};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -43,8 +42,8 @@ pub struct SeedPlan {
     pub body_size: usize,
     /// Every user's password.
     pub password: String,
-    /// Messages appended at once (the store's group commit batches them).
-    pub concurrency: usize,
+    /// Messages stored in one transaction.
+    pub batch: usize,
     /// Only move the read pointers of an existing seeded database.
     pub read_pointers_only: bool,
     /// The random generator's seed, so that two runs build the same shapes.
@@ -246,7 +245,8 @@ async fn channels(
     Ok(targets)
 }
 
-/// Appends the messages, `concurrency` at a time; returns how many were stored.
+/// Appends the messages, `batch` to a transaction (the same rules as sends, one commit per batch:
+/// a commit per message would cost more than the messages); returns how many were stored.
 async fn messages(
     store: &dyn Store,
     plan: &SeedPlan,
@@ -267,15 +267,15 @@ async fn messages(
         .cycle()
         .take(plan.body_size.max(1))
         .collect();
-    let sent = AtomicU64::new(0);
     let started = Instant::now();
-    let workers = plan.concurrency.max(1) as u64;
-    let run_worker = |w: u64| {
-        let (sent, body) = (&sent, &body);
-        async move {
-            let mut rng = StdRng::seed_from_u64(plan.seed ^ (w + 1).wrapping_mul(0x9e37_79b9));
-            let mut n = w;
-            while n < plan.messages {
+    let batch = plan.batch.max(1) as u64;
+    let mut rng = StdRng::seed_from_u64(plan.seed ^ 0x9e37_79b9);
+    let mut sent = 0;
+    let mut reported = 0;
+    while sent < plan.messages {
+        let count = batch.min(plan.messages - sent);
+        let drafts = (sent..sent + count)
+            .map(|n| {
                 let in_large =
                     !large.is_empty() && (rest.is_empty() || rng.gen_bool(plan.large_share));
                 let t = if in_large {
@@ -283,22 +283,27 @@ async fn messages(
                 } else {
                     &rest[rng.gen_range(0..rest.len())]
                 };
-                let from = t.members[rng.gen_range(0..t.members.len())];
-                store
-                    .append_message(t.id, from, &format!("seed-{}-{n}", plan.seed), body)
-                    .await
-                    .with_context(|| format!("appending message {n}"))?;
-                let done = sent.fetch_add(1, Ordering::Relaxed) + 1;
-                if done % 100_000 == 0 {
-                    let rate = done as f64 / started.elapsed().as_secs_f64();
-                    note(&format!("{done} messages ({rate:.0}/s)"));
+                NewMessage {
+                    channel: t.id,
+                    sender: t.members[rng.gen_range(0..t.members.len())],
+                    client_id: format!("seed-{}-{n}", plan.seed),
+                    body: body.clone(),
                 }
-                n += workers;
-            }
-            anyhow::Ok(())
+            })
+            .collect();
+        let outcomes = store
+            .append_messages(drafts)
+            .await
+            .with_context(|| format!("appending messages {sent}.."))?;
+        for outcome in outcomes {
+            outcome.context("a seeded message was refused")?;
         }
-    };
-    let runs: Vec<_> = (0..workers).map(run_worker).collect();
-    futures::future::try_join_all(runs).await?;
-    Ok(sent.load(Ordering::Relaxed))
+        sent += count;
+        if sent / 100_000 > reported {
+            reported = sent / 100_000;
+            let rate = sent as f64 / started.elapsed().as_secs_f64();
+            note(&format!("{sent} messages ({rate:.0}/s)"));
+        }
+    }
+    Ok(sent)
 }

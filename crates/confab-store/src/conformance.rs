@@ -27,6 +27,7 @@ pub async fn run(store: Arc<dyn Store>) {
     channel::groups_and_roles(&*store, &tag).await;
     message::seq_is_gapless_under_concurrent_senders(store.clone(), &tag).await;
     message::sends_are_idempotent(&*store, &tag).await;
+    message::a_batch_of_appends_keeps_each_outcome(&*store, &tag).await;
     message::concurrent_bursts_keep_every_guarantee(store.clone(), &tag).await;
     history::history_pages(&*store, &tag).await;
     receipt::read_pointers_and_unread(&*store, &tag).await;

@@ -40,7 +40,7 @@ use confab_proto::{
 pub use error::{Result, StoreError};
 pub use postgres::PostgresStore;
 pub use snowflake::Snowflake;
-pub use sql::SqlStore;
+pub use sql::{NewMessage, SqlStore};
 pub use sqlite::SqliteStore;
 
 /// A stored user with its password hash, for logging in.
@@ -203,6 +203,12 @@ pub trait Store: Send + Sync + 'static {
         client_id: &str,
         body: &str,
     ) -> Result<Appended>;
+
+    /// Appends `messages` in order in one transaction, each under the rules and with the outcome of
+    /// [`Store::append_message`] (a refused one gets its error in its slot and stores nothing), with
+    /// one commit for all: for bulk imports and seeding, where a commit per message would cost more
+    /// than the messages. A failing statement fails the call and stores none of them.
+    async fn append_messages(&self, messages: Vec<NewMessage>) -> Result<Vec<Result<Appended>>>;
 
     /// The original record of a send by `sender` with `client_id`, if there was one.
     async fn find_send(&self, sender: UserId, client_id: &str) -> Result<Option<SendRecord>>;

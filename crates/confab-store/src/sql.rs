@@ -25,7 +25,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-pub(crate) use event::{append_message, NewMessage};
+pub(crate) use event::append_message;
+pub use event::NewMessage;
 pub(crate) use tx::{Arg, LockKey, Row, Tx, Value};
 
 use crate::snowflake::Snowflake;

@@ -28,7 +28,7 @@ pub fn run(args: SeedArgs) -> anyhow::Result<()> {
         unread: args.unread,
         body_size: args.size,
         password: PASSWORD.to_owned(),
-        concurrency: args.concurrency,
+        batch: args.batch,
         read_pointers_only: args.read_pointers_only,
         seed: args.seed,
     };

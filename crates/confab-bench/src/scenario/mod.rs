@@ -3,6 +3,7 @@
 pub mod dm;
 pub mod idle;
 pub mod room;
+pub mod rtt;
 pub mod storm;
 pub mod transports;
 

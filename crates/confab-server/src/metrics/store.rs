@@ -14,8 +14,8 @@ use confab_proto::{
     ChannelId, ChannelSummary, Event, Member, ReadState, Receipt, Role, User, UserId,
 };
 use confab_store::{
-    Appended, Credentials, Delivery, DirectChannel, HistoryQuery, Position, Result, Retention,
-    SendRecord, Store, StoreError,
+    Appended, Credentials, Delivery, DirectChannel, HistoryQuery, NewMessage, Position, Result,
+    Retention, SendRecord, Store, StoreError,
 };
 
 use super::label::label;
@@ -86,6 +86,7 @@ metered! {
     remove_member(channel: ChannelId, actor: UserId, user: UserId) -> Vec<Event>;
     set_role(channel: ChannelId, actor: UserId, user: UserId, role: Role) -> Event;
     append_message(channel: ChannelId, sender: UserId, client_id: &str, body: &str) -> Appended;
+    append_messages(messages: Vec<NewMessage>) -> Vec<Result<Appended>>;
     find_send(sender: UserId, client_id: &str) -> Option<SendRecord>;
     member_role(channel: ChannelId, user: UserId) -> Option<Role>;
     members(channel: ChannelId) -> Vec<Member>;

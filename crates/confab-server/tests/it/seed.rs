@@ -20,7 +20,7 @@ fn plan() -> SeedPlan {
         unread: 50,
         body_size: 32,
         password: "seed password".into(),
-        concurrency: 16,
+        batch: 1000,
         read_pointers_only: false,
         seed: 7,
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use confab_proto::EventBody;
 
 use super::{new_user, newest_page};
-use crate::{Store, StoreError};
+use crate::{NewMessage, Store, StoreError};
 
 pub(super) async fn seq_is_gapless_under_concurrent_senders(store: Arc<dyn Store>, tag: &str) {
     let owner = new_user(&*store, &format!("so{tag}")).await;
@@ -169,4 +169,59 @@ pub(super) async fn concurrent_bursts_keep_every_guarantee(store: Arc<dyn Store>
             assert_eq!((record.seq, record.id), (event.seq, event.id));
         }
     }
+}
+
+/// `append_messages`: one transaction, each message under the rules of a send, with its own outcome.
+pub(super) async fn a_batch_of_appends_keeps_each_outcome(store: &dyn Store, tag: &str) {
+    let a = new_user(store, &format!("bulka{tag}")).await;
+    let b = new_user(store, &format!("bulkb{tag}")).await;
+    let stranger = new_user(store, &format!("bulks{tag}")).await;
+    let ch = store.create_direct(a, b).await.expect("direct").channel_id;
+    let draft = |sender, client_id: &str| NewMessage {
+        channel: ch,
+        sender,
+        client_id: client_id.to_owned(),
+        body: format!("body of {client_id}"),
+    };
+    let outcomes = store
+        .append_messages(vec![
+            draft(a, "one"),
+            draft(b, "two"),
+            draft(stranger, "intruder"),
+            // A repeat of a send earlier in the same batch gets that one's record.
+            draft(a, "one"),
+            draft(a, "three"),
+        ])
+        .await
+        .expect("the batch commits");
+    assert_eq!(outcomes.len(), 5);
+    let seq = |i: usize| match &outcomes[i] {
+        Ok(appended) => appended.record.seq,
+        Err(e) => panic!("message {i} refused: {e}"),
+    };
+    // seq 1 is channel_created; the three stored messages take 2, 3, 4 in the batch's order.
+    assert_eq!((seq(0), seq(1), seq(4)), (2, 3, 4));
+    assert!(
+        matches!(outcomes[2], Err(StoreError::Forbidden(_))),
+        "a non-member's message is refused: {:?}",
+        outcomes[2]
+    );
+    assert_eq!(seq(3), 2, "the repeat gets the original record");
+    assert!(outcomes[3].as_ref().expect("repeat").event.is_none());
+    let page = newest_page(store, ch, 10).await;
+    let bodies: Vec<String> = page
+        .events
+        .iter()
+        .filter_map(|e| match &e.body {
+            EventBody::Message { body, .. } => Some(body.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(bodies, ["body of one", "body of two", "body of three"]);
+    // The counts follow the ordinals kept in the same transaction.
+    let read = store.mark_read(ch, b, 2).await.expect("mark read");
+    assert_eq!(
+        read.unread, 1,
+        "b has read one, wrote one, and a's third is unread"
+    );
 }

@@ -59,9 +59,9 @@ static DELETE_EVENTS: Sql = Sql::new("DELETE FROM events WHERE channel_id = $1 A
 static ADVANCE_HORIZON: Sql =
     Sql::new("UPDATE channels SET pruned_through = {greatest}(pruned_through, $1) WHERE id = $2");
 
-/// A message to store with [`append_message`].
+/// A message to store: in `channel`, from `sender`, idempotent on (`sender`, `client_id`).
 #[derive(Debug, Clone)]
-pub(crate) struct NewMessage {
+pub struct NewMessage {
     pub channel: ChannelId,
     pub sender: UserId,
     pub client_id: String,

@@ -166,6 +166,21 @@ impl<B: Backend> Store for SqlStore<B> {
         self.backend.append(self.ids.clone(), message).await
     }
 
+    async fn append_messages(&self, messages: Vec<NewMessage>) -> Result<Vec<Result<Appended>>> {
+        let ids = self.ids.clone();
+        self.backend
+            .write(move |tx| {
+                Box::pin(async move {
+                    let mut results = Vec::with_capacity(messages.len());
+                    for message in &messages {
+                        results.push(event::append_message(tx, &ids, message).await?);
+                    }
+                    Ok(results)
+                })
+            })
+            .await
+    }
+
     async fn find_send(&self, sender: UserId, client_id: &str) -> Result<Option<SendRecord>> {
         let client_id = client_id.to_owned();
         self.backend
