@@ -244,7 +244,7 @@ pub struct SeedArgs {
     #[arg(long, default_value_t = 64)]
     pub size: usize,
     /// Messages stored in one transaction
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 100_000)]
     pub batch: usize,
     /// Only move the read pointers of an already seeded database (forward: they never move back)
     #[arg(long)]
