@@ -236,7 +236,11 @@ async fn backup_and_restore_of_the_file() {
     store.close().await;
 
     let junk = dir.path().join("junk.db");
-    std::fs::write(&junk, b"not a database at all, not even close to one.......").expect("w");
+    std::fs::write(
+        &junk,
+        b"not a database at all, not even close to one.......",
+    )
+    .expect("w");
     let err = file::inspect(&junk).expect_err("junk");
     assert!(err.to_string().contains("not a SQLite database"), "{err}");
     let other = dir.path().join("other.db");

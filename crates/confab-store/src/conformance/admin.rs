@@ -75,11 +75,7 @@ pub(super) async fn deleting_a_user_keeps_seqs_gapless(store: &dyn AdminStore, t
         .set_role(group, gone, carol, Role::Admin)
         .await
         .expect("promote");
-    let direct = store
-        .create_direct(gone, bob)
-        .await
-        .expect("dm")
-        .channel_id;
+    let direct = store.create_direct(gone, bob).await.expect("dm").channel_id;
     for (i, (ch, from)) in [(group, gone), (group, bob), (direct, gone), (group, gone)]
         .into_iter()
         .enumerate()
@@ -127,7 +123,10 @@ pub(super) async fn deleting_a_user_keeps_seqs_gapless(store: &dyn AdminStore, t
             assert_ne!(body, REDACTED_BODY, "others' messages are kept");
         }
         let text = serde_json::to_string(&event.body).expect("json");
-        assert!(!text.contains(&name), "no event names the deleted user: {text}");
+        assert!(
+            !text.contains(&name),
+            "no event names the deleted user: {text}"
+        );
     }
     let members = store.members(group).await.expect("members");
     assert_eq!(members.len(), 2);
@@ -148,7 +147,11 @@ pub(super) async fn deleting_a_user_keeps_seqs_gapless(store: &dyn AdminStore, t
         (1..=dm.last_seq).collect::<Vec<_>>()
     );
     assert_eq!(
-        store.channel_of(direct, bob).await.expect("s").map(|s| s.member_count),
+        store
+            .channel_of(direct, bob)
+            .await
+            .expect("s")
+            .map(|s| s.member_count),
         Some(1)
     );
     assert_eq!(store.channels_of(gone).await.expect("none").len(), 0);
@@ -184,7 +187,10 @@ pub(super) async fn deleting_a_user_keeps_seqs_gapless(store: &dyn AdminStore, t
         store.set_password(gone, "x").await,
         Err(StoreError::NotFound(_))
     ));
-    store.create_user(&name, "h").await.expect("the name is free");
+    store
+        .create_user(&name, "h")
+        .await
+        .expect("the name is free");
 }
 
 pub(super) async fn channels_listed_inspected_deleted(store: &dyn AdminStore, tag: &str) {
@@ -195,7 +201,10 @@ pub(super) async fn channels_listed_inspected_deleted(store: &dyn AdminStore, ta
         .await
         .expect("group")
         .channel_id;
-    store.set_role(group, a, b, Role::Admin).await.expect("role");
+    store
+        .set_role(group, a, b, Role::Admin)
+        .await
+        .expect("role");
     for i in 0..3 {
         store
             .append_message(group, b, &format!("i{i}"), "x")

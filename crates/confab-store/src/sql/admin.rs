@@ -348,7 +348,9 @@ async fn delete_channel<T: Tx>(tx: &mut T, channel: ChannelId) -> Result<Channel
         return Err(StoreError::NotFound("channel".into()));
     }
     tx.lock_rows(&LOCK_CHANNEL, &[channel.into()]).await?;
-    let events = tx.execute(&DELETE_CHANNEL_EVENTS, &[channel.into()]).await?;
+    let events = tx
+        .execute(&DELETE_CHANNEL_EVENTS, &[channel.into()])
+        .await?;
     let members = tx
         .execute(&DELETE_CHANNEL_MEMBERS, &[channel.into()])
         .await?;
