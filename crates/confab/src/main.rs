@@ -25,7 +25,7 @@ struct Cli {
     /// Log format
     #[arg(long, global = true, env = "CONFAB_LOG_FORMAT", default_value = "text")]
     log_format: LogFormat,
-    /// Log filter, e.g. `info` or `confab_server=debug`; RUST_LOG is used when this is unset [default: info]
+    /// Log filter, e.g. `info` or `confab_server=debug`; RUST_LOG is used when this is unset [default: info; warn for `confab admin`]
     #[arg(long, global = true, env = "CONFAB_LOG")]
     log: Option<String>,
     #[command(subcommand)]
