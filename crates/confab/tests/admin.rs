@@ -366,8 +366,9 @@ async fn on_a_cluster_a_deletion_reaches_live_sessions() {
         .await
         .expect("group")
         .id;
-    let (_a, mut alice_events) = common::connect(&url, &alice.token).await;
-    let (_b, mut bob_events) = common::connect(&url, &bob.token).await;
+    let ws = format!("ws://{addr}/ws");
+    let (_a, mut alice_events) = common::connect(&ws, &alice.token).await;
+    let (_b, mut bob_events) = common::connect(&ws, &bob.token).await;
     http.with_token(&alice.token)
         .send(channel, "c1", "hello")
         .await

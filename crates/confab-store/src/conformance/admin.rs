@@ -104,6 +104,13 @@ pub(super) async fn deleting_a_user_keeps_seqs_gapless(store: &dyn AdminStore, t
     // The group: the owner left, the admin inherited it; both events in seq order.
     let kinds: Vec<_> = deletion.events.iter().map(|e| e.body.kind()).collect();
     assert_eq!(kinds, ["member_left", "role_changed", "member_left"]);
+    assert!(
+        deletion
+            .events
+            .iter()
+            .all(|e| e.author.username == tombstone),
+        "the events name the tombstone, as history does"
+    );
 
     let history = page(store, group, after(0, 100)).await;
     assert_eq!(history.last_seq, last_before + 2);

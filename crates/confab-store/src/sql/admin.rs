@@ -295,6 +295,12 @@ async fn delete_user<T: Tx>(tx: &mut T, ids: &Snowflake, user: UserId) -> Result
     }
     let args = [tombstone.as_str().into(), now_ms().into(), user.into()];
     tx.execute(&TOMBSTONE, &args).await?;
+    // As history will show them: authored by the tombstone.
+    for event in &mut events {
+        if event.author.id == user {
+            event.author.username.clone_from(&tombstone);
+        }
+    }
     Ok(UserDeletion {
         user_id: user,
         tombstone,
