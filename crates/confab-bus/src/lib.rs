@@ -58,6 +58,12 @@ pub trait Bus: Send + Sync + 'static {
     /// Subscribes to `subject`. Only payloads published after this returns are delivered.
     async fn subscribe(&self, subject: &str) -> Result<Subscription>;
 
+    /// Returns once what was published so far has left this process (a short-lived publisher,
+    /// such as `confab admin`, calls it before it exits). Nothing to do for the in-process bus.
+    async fn flush(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// Whether the bus is connected now (for readiness). The in-process bus always is.
     fn is_connected(&self) -> bool {
         true

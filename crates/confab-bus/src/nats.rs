@@ -76,6 +76,13 @@ impl Bus for NatsBus {
             .map_err(|e| BusError::Unavailable(e.to_string()))
     }
 
+    async fn flush(&self) -> Result<()> {
+        self.client
+            .flush()
+            .await
+            .map_err(|e| BusError::Unavailable(e.to_string()))
+    }
+
     async fn subscribe(&self, subject: &str) -> Result<Subscription> {
         let subscriber = self
             .client

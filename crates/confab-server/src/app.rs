@@ -13,7 +13,7 @@ use axum::Router;
 use confab_bus::{Bus, LocalBus, NatsBus};
 use confab_presence::{PresenceConfig, PresenceService};
 use confab_proto::{CloseCode, ErrorCode};
-use confab_store::{PostgresStore, SqliteStore, Store};
+use confab_store::{AdminStore, PostgresStore, SqliteStore, Store};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
@@ -77,6 +77,11 @@ impl Server {
 
 /// Opens the store the config names (creating an SQLite file's directory if needed).
 pub(crate) async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(open_admin_store(config).await?)
+}
+
+/// Opens the store the config names as the server would, for its administrator's calls too.
+pub(crate) async fn open_admin_store(config: &Config) -> anyhow::Result<Arc<dyn AdminStore>> {
     match &config.store {
         StoreConfig::Sqlite(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -97,7 +102,7 @@ pub(crate) async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>
     }
 }
 
-async fn open_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
+pub(crate) async fn open_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
     match &config.bus {
         BusConfig::Local => Ok(Arc::new(LocalBus::default())),
         BusConfig::Nats(url) => {

@@ -31,9 +31,12 @@
 //!   database built directly through the store, for benchmarks.
 //! - [`app`]: builds the store, bus, hub and the rest from the config, routes, serves, drains;
 //!   [`start`] and [`Server`].
+//! - [`admin`]: what `confab admin` takes from the server (opening the store, checking and
+//!   hashing passwords, telling a cluster's sessions about revoked tokens and removals).
 //!
 //! `docs/architecture.md` follows one message through these modules.
 
+pub mod admin;
 mod api;
 pub mod app;
 pub mod asset;

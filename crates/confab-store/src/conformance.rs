@@ -5,6 +5,7 @@
 //! random-enough suffix). The checks live one file per area of the store; this file runs them and
 //! holds the helpers they share.
 
+mod admin;
 mod channel;
 mod count;
 mod history;
@@ -17,7 +18,7 @@ use std::sync::Arc;
 use confab_proto::api::HistoryPage;
 use confab_proto::{ChannelId, UserId};
 
-use crate::{HistoryQuery, Store};
+use crate::{AdminStore, HistoryQuery, Store};
 
 /// Runs every check against `store`. Panics (with the check's name) on the first failure.
 pub async fn run(store: Arc<dyn Store>) {
@@ -35,6 +36,17 @@ pub async fn run(store: Arc<dyn Store>) {
     receipt::receipts_and_positions(&*store, &tag).await;
     // Last: it prunes every channel of the store.
     count::unread_counts_stay_exact(&*store, &tag).await;
+}
+
+/// Runs every check of [`run`], then the administrator's ([`AdminStore`]) on the same store, and
+/// last the integrity check over everything they left (retention included): it must find nothing.
+pub async fn run_with_admin(store: Arc<dyn AdminStore>) {
+    run(store.clone()).await;
+    let tag = format!("{:x}", crate::snowflake::now_ms() % 0xff_ffff);
+    admin::users_disable_and_tokens(&*store, &tag).await;
+    admin::deleting_a_user_keeps_seqs_gapless(&*store, &tag).await;
+    admin::channels_listed_inspected_deleted(&*store, &tag).await;
+    admin::the_check_finds_nothing_wrong(&*store).await;
 }
 
 /// A page of `channel`'s history.

@@ -18,10 +18,13 @@
 //! - [`conformance`]: the shared suite every backend must pass, one file per area; a backend's
 //!   tests call it with a factory.
 //! - [`error`]: [`StoreError`] and the [`Result`] alias.
+//! - [`admin`]: [`AdminStore`], what `confab admin` reads and changes beside [`Store`] (every
+//!   user and channel, deleting with their data, the integrity check); `sql/admin` implements it.
 //!
 //! The store enforces the rules that must hold atomically with a write: `seq` assignment, idempotent
 //! sends, membership and role checks, group size. Everything else is the server's.
 
+pub mod admin;
 pub mod conformance;
 pub mod error;
 pub mod postgres;
@@ -37,6 +40,7 @@ use confab_proto::{
     ChannelId, ChannelSummary, Event, EventId, Member, ReadState, Receipt, Role, User, UserId,
 };
 
+pub use admin::AdminStore;
 pub use error::{Result, StoreError};
 pub use postgres::PostgresStore;
 pub use snowflake::Snowflake;
@@ -49,6 +53,8 @@ pub struct Credentials {
     pub user: User,
     /// PHC string of the argon2id hash.
     pub password_hash: String,
+    /// Disabled by an administrator (`confab admin users disable`): may not log in.
+    pub disabled: bool,
 }
 
 /// What a send stored, or found already stored.

@@ -16,7 +16,8 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use crate::snowflake::Snowflake;
-use crate::sql::{Backend, BoxFuture, SqlStore};
+use crate::sql::dialect::Sql;
+use crate::sql::{Backend, BoxFuture, SqlStore, Tx};
 use crate::{Result, StoreError};
 use conn::PgConn;
 
@@ -26,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0002_receipts.sql"),
     include_str!("../migrations/postgres/0003_last_seen.sql"),
     include_str!("../migrations/postgres/0004_message_ordinals.sql"),
+    include_str!("../migrations/postgres/0005_admin.sql"),
 ];
 
 /// An arbitrary constant: the advisory lock that serializes migrations of nodes starting together.
@@ -133,6 +135,23 @@ impl Backend for Postgres {
             tx.commit().await?;
         }
         Ok(value)
+    }
+
+    /// A read-only REPEATABLE READ transaction: one snapshot for the whole job.
+    async fn snapshot<T, F>(&self, job: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'t, 'c> FnOnce(&'t mut Self::Conn<'c>) -> BoxFuture<'t, Result<T>> + Send + 'static,
+    {
+        static SNAPSHOT: Sql =
+            Sql::new("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+        self.write(move |conn| {
+            Box::pin(async move {
+                conn.execute(&SNAPSHOT, &[]).await?;
+                job(&mut *conn).await
+            })
+        })
+        .await
     }
 
     async fn close(&self) {

@@ -11,6 +11,7 @@
 //! Statements are written once, with `$1…$n` parameters; the few places where the dialects differ
 //! are named markers that [`dialect`] renders per backend (once per statement, cached).
 
+mod admin;
 mod channel;
 pub(crate) mod dialect;
 mod event;
@@ -81,6 +82,20 @@ pub(crate) trait Backend: Clone + Send + Sync + 'static {
     where
         T: Send + 'static,
         F: for<'t, 'c> FnOnce(&'t mut Self::Conn<'c>) -> BoxFuture<'t, Result<T>> + Send + 'static;
+
+    /// Runs `job` on one consistent snapshot of the database: every read in it sees the same
+    /// commit, and writers are not held up (a long read, such as the admin's check, stays right
+    /// while servers write).
+    fn snapshot<T, F>(&self, job: F) -> impl Future<Output = Result<T>> + Send
+    where
+        T: Send + 'static,
+        F: for<'t, 'c> FnOnce(&'t mut Self::Conn<'c>) -> BoxFuture<'t, Result<T>> + Send + 'static;
+
+    /// What the database engine finds wrong with its own files (SQLite's `quick_check`); nothing
+    /// where the engine has no such check of its own to run (PostgreSQL).
+    fn engine_check(&self) -> impl Future<Output = Result<Vec<String>>> + Send {
+        async { Ok(Vec::new()) }
+    }
 
     /// Stores one message by the core's rules (`append_message`) and returns after its commit. By
     /// default one write transaction per message; a backend may store several queued messages in

@@ -9,6 +9,7 @@
 //! timeout) instead of failing half-way.
 
 mod conn;
+pub mod file;
 mod reader;
 mod writer;
 
@@ -19,7 +20,8 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::snowflake::Snowflake;
-use crate::sql::{Backend, BoxFuture, NewMessage, SqlStore};
+use crate::sql::dialect::Sql;
+use crate::sql::{Backend, BoxFuture, NewMessage, SqlStore, Tx};
 use crate::{Appended, Result, StoreError};
 use conn::{complete, Conn};
 
@@ -29,7 +31,12 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0002_receipts.sql"),
     include_str!("../migrations/sqlite/0003_last_seen.sql"),
     include_str!("../migrations/sqlite/0004_message_ordinals.sql"),
+    include_str!("../migrations/sqlite/0005_admin.sql"),
 ];
+
+/// The schema version this build writes and reads: the number of migrations (`PRAGMA
+/// user_version` of an up-to-date database).
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// The SQLite backend of [`Store`](crate::Store).
 pub type SqliteStore = SqlStore<Sqlite>;
@@ -137,6 +144,45 @@ impl Backend for Sqlite {
             writer::Request::Job(Box::new(move |conn: &mut Conn<'_>| {
                 let _ = reply.send(conn.transaction(|conn| complete(job(conn))));
             }))
+        })
+        .await
+    }
+
+    /// A read job inside `BEGIN … COMMIT`: in WAL mode one snapshot for the whole job.
+    async fn snapshot<T, F>(&self, job: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'t, 'c> FnOnce(&'t mut Self::Conn<'c>) -> BoxFuture<'t, Result<T>> + Send + 'static,
+    {
+        static BEGIN_READ: Sql = Sql::new("BEGIN DEFERRED");
+        static END_READ: Sql = Sql::new("COMMIT");
+        self.read(move |conn| {
+            Box::pin(async move {
+                conn.execute(&BEGIN_READ, &[]).await?;
+                let result = job(&mut *conn).await;
+                let ended = conn.execute(&END_READ, &[]).await;
+                let value = result?;
+                ended?;
+                Ok(value)
+            })
+        })
+        .await
+    }
+
+    async fn engine_check(&self) -> Result<Vec<String>> {
+        static QUICK_CHECK: Sql = Sql::new("PRAGMA quick_check");
+        self.read(|conn| {
+            Box::pin(async move {
+                let rows = conn.fetch_all(&QUICK_CHECK, &[]).await?;
+                let mut problems = Vec::new();
+                for row in rows {
+                    let line = row.text("quick_check")?;
+                    if line != "ok" {
+                        problems.push(line);
+                    }
+                }
+                Ok(problems)
+            })
         })
         .await
     }

@@ -54,7 +54,24 @@ async fn postgres_passes_the_conformance_suite() {
     let Some(url) = database_url() else { return };
     let schema = Schema::new(&url, "conformance");
     let store = schema.store(1).await;
-    conformance::run(Arc::new(store.clone())).await;
+    conformance::run_with_admin(Arc::new(store.clone())).await;
+    schema.drop(&store).await;
+}
+
+/// The check reports what was deleted behind the store's back with SQL (as on SQLite).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_check_reports_a_damaged_store() {
+    let Some(url) = database_url() else { return };
+    let schema = Schema::new(&url, "damage");
+    let store = schema.store(1).await;
+    let (ch, damage) = common::store_to_damage(&store).await;
+    for sql in damage {
+        sqlx::raw_sql(&sql)
+            .execute(store.pool())
+            .await
+            .expect("damage");
+    }
+    common::damage_is_reported(&store, ch).await;
     schema.drop(&store).await;
 }
 

@@ -12,7 +12,7 @@ async fn sqlite_passes_the_conformance_suite() {
     let store = SqliteStore::open(&dir.path().join("confab.db"), 1)
         .await
         .expect("open");
-    conformance::run(Arc::new(store)).await;
+    conformance::run_with_admin(Arc::new(store)).await;
 }
 
 #[tokio::test]
@@ -166,4 +166,96 @@ async fn the_ordinals_migration_numbers_messages_stored_before() {
     }
     let store = SqliteStore::open(&path, 1).await.expect("open and migrate");
     common::ordinals_cover_what_was_stored_before(&store).await;
+}
+
+/// The check reports what was deleted behind the store's back with SQL: gaps above the retention
+/// horizon, the message ordinals around them, a wrong member count.
+#[tokio::test]
+async fn the_check_reports_a_damaged_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("confab.db");
+    let store = SqliteStore::open(&path, 1).await.expect("open");
+    let (ch, damage) = common::store_to_damage(&store).await;
+    let conn = rusqlite::Connection::open(&path).expect("open");
+    for sql in damage {
+        conn.execute_batch(&sql).expect("damage");
+    }
+    common::damage_is_reported(&store, ch).await;
+}
+
+/// A backup taken while the store is written is a sound copy; restoring it refuses a store in
+/// use, a file that is not a Confab store, and one with a newer schema.
+#[tokio::test]
+async fn backup_and_restore_of_the_file() {
+    use confab_store::sqlite::file;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("confab.db");
+    let store = SqliteStore::open(&path, 1).await.expect("open");
+    let a = store.create_user("alice", "h").await.expect("user").id;
+    let b = store.create_user("bob", "h").await.expect("user").id;
+    let ch = store.create_direct(a, b).await.expect("dm").channel_id;
+    for i in 0..20 {
+        store
+            .append_message(ch, a, &format!("c{i}"), "hello")
+            .await
+            .expect("send");
+    }
+    let copy = dir.path().join("backup.db");
+    let info = file::backup(&path, &copy).expect("backup");
+    assert_eq!((info.users, info.channels, info.events), (2, 1, 21));
+    assert_eq!(info.schema_version, confab_store::sqlite::SCHEMA_VERSION);
+    assert!(matches!(
+        file::backup(&path, &copy),
+        Err(confab_store::StoreError::Conflict(_))
+    ));
+
+    // The store is open here: restoring over it is refused.
+    assert!(matches!(
+        file::restore(&copy, &path, true),
+        Err(confab_store::StoreError::Conflict(_))
+    ));
+    store.close().await;
+    assert!(matches!(
+        file::restore(&copy, &path, false),
+        Err(confab_store::StoreError::Conflict(_))
+    ));
+    let restored = file::restore(&copy, &path, true).expect("restore");
+    assert!(restored.replaced.expect("kept aside").exists());
+    let store = SqliteStore::open(&path, 1).await.expect("reopen");
+    let page = store
+        .history(
+            ch,
+            HistoryQuery {
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("history");
+    assert_eq!(page.events.len(), 21);
+    store.close().await;
+
+    let junk = dir.path().join("junk.db");
+    std::fs::write(
+        &junk,
+        b"not a database at all, not even close to one.......",
+    )
+    .expect("w");
+    let err = file::inspect(&junk).expect_err("junk");
+    assert!(err.to_string().contains("not a SQLite database"), "{err}");
+    let other = dir.path().join("other.db");
+    rusqlite::Connection::open(&other)
+        .expect("open")
+        .execute_batch("CREATE TABLE t (x); PRAGMA user_version = 1;")
+        .expect("other");
+    let err = file::inspect(&other).expect_err("not confab");
+    assert!(err.to_string().contains("not a Confab store"), "{err}");
+    let newer = dir.path().join("newer.db");
+    std::fs::copy(&copy, &newer).expect("copy");
+    rusqlite::Connection::open(&newer)
+        .expect("open")
+        .execute_batch("PRAGMA user_version = 999;")
+        .expect("bump");
+    let err = file::restore(&newer, &dir.path().join("fresh.db"), false).expect_err("newer");
+    assert!(err.to_string().contains("newer"), "{err}");
 }

@@ -1,6 +1,8 @@
 //! `confab`: the Confab binary. Thin over the crates: `serve` runs a node, `chat` is the terminal
-//! client (`confab-tui`), `bench` the load generator (`confab-bench`).
+//! client (`confab-tui`), `bench` the load generator (`confab-bench`), `admin` the operator's
+//! commands on a store (`admin`).
 
+mod admin;
 mod seed;
 
 use std::io::IsTerminal;
@@ -23,7 +25,7 @@ struct Cli {
     /// Log format
     #[arg(long, global = true, env = "CONFAB_LOG_FORMAT", default_value = "text")]
     log_format: LogFormat,
-    /// Log filter, e.g. `info` or `confab_server=debug`; RUST_LOG is used when this is unset [default: info]
+    /// Log filter, e.g. `info` or `confab_server=debug`; RUST_LOG is used when this is unset [default: info; warn for `confab admin`]
     #[arg(long, global = true, env = "CONFAB_LOG")]
     log: Option<String>,
     #[command(subcommand)]
@@ -52,6 +54,10 @@ enum Command {
     Chat(confab_tui::ChatArgs),
     /// The load generator: drive a running server through the real protocol and report the numbers.
     Bench(confab_bench::BenchArgs),
+    /// Administration of a store (SQLite or PostgreSQL): users, tokens, channels, backup, restore,
+    /// retention, integrity check. Exit codes: 0 ok, 1 error, 2 usage, 3 not found, 4 the check
+    /// found problems, 5 conflict.
+    Admin(admin::AdminArgs),
 }
 
 /// Logs go to stderr, leaving stdout to what a command prints as its result. Colour only when
@@ -148,7 +154,7 @@ async fn wait_for_signal() {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve { config, settings } => {
             let filter = cli
@@ -157,15 +163,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .unwrap_or_else(|| "info".into());
             init_tracing(cli.log_format, &filter)?;
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-            runtime.block_on(serve(config, settings, cli.log_format))
+            runtime.block_on(serve(config, settings, cli.log_format))?;
         }
         // The terminal client owns the screen: no log lines on it.
-        Command::Chat(args) => confab_tui::run(args),
+        Command::Chat(args) => confab_tui::run(args)?,
         Command::Bench(confab_bench::BenchArgs {
             scenario: confab_bench::Scenario::Seed(args),
-        }) => seed::run(args),
-        Command::Bench(args) => confab_bench::run(args),
+        }) => seed::run(args)?,
+        Command::Bench(args) => confab_bench::run(args)?,
+        // Its output is its result: only warnings on stderr, unless asked for more.
+        Command::Admin(args) => {
+            let filter = cli
+                .log
+                .or_else(|| std::env::var("RUST_LOG").ok())
+                .unwrap_or_else(|| "warn".into());
+            init_tracing(cli.log_format, &filter)?;
+            return Ok(admin::run(args));
+        }
     }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Errors end the process with one line on stderr and exit code 1. Printed with `{:#}` (the causes
@@ -173,7 +189,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 /// `RUST_BACKTRACE` is set, and a port in use or a bad setting is the user's to fix, not a bug.
 fn main() -> ExitCode {
     match run(Cli::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

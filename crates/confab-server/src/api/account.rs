@@ -31,7 +31,8 @@ pub async fn register(
     responses(
         (status = 200, description = "Logged in", body = AuthResponse),
         (status = 400, description = "Malformed body", body = ErrorResponse),
-        (status = 401, description = "Wrong username or password", body = ErrorResponse)))]
+        (status = 401, description = "Wrong username or password", body = ErrorResponse),
+        (status = 403, description = "The account is disabled (`confab admin users disable`)", body = ErrorResponse)))]
 pub async fn login(
     State(state): State<AppState>,
     Body(creds): Body<Credentials>,

@@ -29,6 +29,10 @@ impl Bus for Metered<dyn Bus> {
         self.inner.subscribe(subject).await
     }
 
+    async fn flush(&self) -> Result<()> {
+        self.inner.flush().await
+    }
+
     fn is_connected(&self) -> bool {
         self.inner.is_connected()
     }

@@ -26,7 +26,8 @@ pub async fn register(
 }
 
 /// Checks a password and issues a new session token. An unknown username costs the same time as
-/// a wrong password and gets the same answer.
+/// a wrong password and gets the same answer. A disabled account is told so, but only once its
+/// password matched (so the answer reveals nothing to someone who does not know it).
 pub async fn login(state: &AppState, username: &str, password: String) -> ApiResult<AuthResponse> {
     let found = match auth::normalize_username(username) {
         Ok(name) => state.store.credentials(&name).await?,
@@ -37,6 +38,10 @@ pub async fn login(state: &AppState, username: &str, password: String) -> ApiRes
         auth::verify_password(password, found.as_ref().map(|c| c.password_hash.clone())).await
     };
     match found {
+        Some(c) if ok && c.disabled => Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "this account is disabled; ask the server's administrator",
+        )),
         Some(c) if ok => issue_token(state, c.user).await,
         _ => Err(ApiError::unauthorized("wrong username or password")),
     }

@@ -20,9 +20,10 @@ static KIND_LOCKED: Sql = Sql::new("SELECT kind FROM channels WHERE id = $1 {for
 static MEMBER_COUNT: Sql = Sql::new("SELECT member_count FROM channels WHERE id = $1");
 static COUNT_UP: Sql =
     Sql::new("UPDATE channels SET member_count = member_count + 1 WHERE id = $1");
-static COUNT_DOWN: Sql =
+pub(super) static COUNT_DOWN: Sql =
     Sql::new("UPDATE channels SET member_count = member_count - 1 WHERE id = $1");
-static DELETE_MEMBER: Sql = Sql::new("DELETE FROM members WHERE channel_id = $1 AND user_id = $2");
+pub(super) static DELETE_MEMBER: Sql =
+    Sql::new("DELETE FROM members WHERE channel_id = $1 AND user_id = $2");
 static HEIR: Sql = Sql::new(
     "SELECT user_id FROM members WHERE channel_id = $1
      ORDER BY role = 'admin' DESC, joined_seq ASC, user_id ASC LIMIT 1",

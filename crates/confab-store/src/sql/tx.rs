@@ -177,6 +177,13 @@ impl Row {
         }
     }
 
+    pub(crate) fn blob(&self, name: &str) -> Result<Vec<u8>> {
+        match self.value(name)? {
+            Value::Blob(v) => Ok(v.clone()),
+            other => Err(Row::mismatch(name, "a blob", other)),
+        }
+    }
+
     pub(crate) fn text(&self, name: &str) -> Result<String> {
         self.opt_text(name)?
             .ok_or_else(|| Row::mismatch(name, "text", &Value::Null))

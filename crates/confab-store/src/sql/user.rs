@@ -11,8 +11,9 @@ static INSERT_USER: Sql = Sql::new(
     "INSERT INTO users (id, username, password_hash, created_at)
      VALUES ($1, $2, $3, $4) ON CONFLICT (username) DO NOTHING",
 );
-static CREDENTIALS: Sql =
-    Sql::new("SELECT id, username, created_at, password_hash FROM users WHERE username = $1");
+static CREDENTIALS: Sql = Sql::new(
+    "SELECT id, username, created_at, password_hash, disabled_at FROM users WHERE username = $1",
+);
 static BY_ID: Sql = Sql::new("SELECT id, username, created_at FROM users WHERE id = $1");
 static BY_NAME: Sql = Sql::new("SELECT id, username, created_at FROM users WHERE username = $1");
 static BY_PREFIX: Sql = Sql::new(
@@ -22,9 +23,11 @@ static BY_PREFIX: Sql = Sql::new(
 static USERNAME: Sql = Sql::new("SELECT username FROM users WHERE id = $1");
 static INSERT_TOKEN: Sql =
     Sql::new("INSERT INTO tokens (token_hash, user_id, created_at) VALUES ($1, $2, $3)");
+/// Tokens of a disabled account are refused (but kept: enabling it brings them back).
 static TOKEN_USER: Sql = Sql::new(
     "SELECT u.id, u.username, u.created_at
-     FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
+     FROM tokens t JOIN users u ON u.id = t.user_id
+     WHERE t.token_hash = $1 AND u.disabled_at IS NULL AND u.deleted_at IS NULL",
 );
 static DELETE_TOKEN: Sql = Sql::new("DELETE FROM tokens WHERE token_hash = $1");
 static TOUCH: Sql = Sql::new("UPDATE users SET last_seen = $1 WHERE id = $2");
@@ -85,6 +88,7 @@ pub(super) async fn credentials<T: Tx>(tx: &mut T, username: &str) -> Result<Opt
         Some(row) => Ok(Some(Credentials {
             user: user_from_row(&row)?,
             password_hash: row.text("password_hash")?,
+            disabled: row.opt_int("disabled_at")?.is_some(),
         })),
         None => Ok(None),
     }
