@@ -123,8 +123,14 @@ async fn resume(
                 .map_err(|e| ConnectError::Io(e.to_string()))?;
             let mut ws = conn::open(&shared.endpoint, source).await?;
             let frame = frame::resume(token, channel, tally.high);
+            // Replayed events count for losses, not for latency: they waited for the
+            // client to come back.
             conn::authenticate(&mut ws, frame, |f: &Incoming<'_>| {
-                receive(tally, channel, f, meter)
+                if let (Some(seq), Some(ch)) = (f.seq, f.channel_id) {
+                    if ch == channel && f.op() == "event" {
+                        tally.record(seq, None, now_ns(), meter);
+                    }
+                }
             })
             .await?;
             Ok::<_, ConnectError>(ws)

@@ -43,6 +43,8 @@ struct Shared {
     run_tag: u64,
     resumes: AtomicU64,
     history_reads: AtomicU64,
+    /// The highest retention horizon (`pruned_through`) the history reads saw.
+    pruned_through: AtomicU64,
     /// Errors outside the meter's counters: resumes given up, failed history reads.
     errors: AtomicU64,
 }
@@ -190,6 +192,7 @@ pub async fn run(a: &SoakArgs) -> anyhow::Result<Report> {
         run_tag: now_ns() / 1_000_000,
         resumes: AtomicU64::new(0),
         history_reads: AtomicU64::new(0),
+        pruned_through: AtomicU64::new(0),
         errors: AtomicU64::new(0),
     });
     let live = !common.json;
@@ -397,6 +400,7 @@ pub async fn run(a: &SoakArgs) -> anyhow::Result<Report> {
             samples,
             resumes: shared.resumes.load(Relaxed),
             history_reads: shared.history_reads.load(Relaxed),
+            pruned_through: shared.pruned_through.load(Relaxed),
             errors: errors_total,
             verdict,
         }),
@@ -404,6 +408,9 @@ pub async fn run(a: &SoakArgs) -> anyhow::Result<Report> {
     };
     report.set_cpu(cpu, all.len());
     report.hints = load::hints(&report, &errors);
+    if a.history_rate > 0.0 && shared.pruned_through.load(Relaxed) == 0 {
+        report.hints.push("the history reads saw nothing pruned: start the server with a retention policy (e.g. --retention-max-events 1000 --retention-interval 10s) so pruning runs during the soak".into());
+    }
     if lost > 0 {
         report.hints.push("losses in a soak with retention: a resuming client whose cursor fell behind the retention horizon is told to resync and loses what was pruned; keep --retention-max-events above rate × the longest time a client is away".into());
     }
@@ -436,7 +443,7 @@ pub fn print(r: &Report) {
         )
     };
     println!(
-        "clients {} (failed {}) · sent {} · acked {} · deliveries {} / expected {} · lost {} · duplicates {} · resumes {} · history reads {} · errors {}",
+        "clients {} (failed {}) · sent {} · acked {} · deliveries {} / expected {} · lost {} · duplicates {} · resumes {} · history reads {} (pruned through seq {}) · errors {}",
         r.connections,
         r.failures,
         r.sent,
@@ -447,6 +454,7 @@ pub fn print(r: &Report) {
         r.duplicates,
         s.resumes,
         s.history_reads,
+        s.pruned_through,
         s.errors
     );
     println!(
@@ -505,7 +513,12 @@ async fn read_history(
             ..HistoryQuery::default()
         };
         match http.history(*id, query).await {
-            Ok(_) => shared.history_reads.fetch_add(1, Relaxed),
+            Ok(page) => {
+                shared
+                    .pruned_through
+                    .fetch_max(page.pruned_through, Relaxed);
+                shared.history_reads.fetch_add(1, Relaxed)
+            }
             Err(_) => shared.errors.fetch_add(1, Relaxed),
         };
     }

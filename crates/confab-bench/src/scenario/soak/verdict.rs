@@ -82,6 +82,9 @@ pub struct SoakResult {
     pub resumes: u64,
     /// History pages read over REST.
     pub history_reads: u64,
+    /// The highest retention horizon (`pruned_through`) the history reads saw in any channel: 0
+    /// when nothing was pruned during the soak.
+    pub pruned_through: u64,
     /// Errors over the run: `error` answers to sends, connections that ended unasked, resumes and
     /// connections given up, failed history reads.
     pub errors: u64,
