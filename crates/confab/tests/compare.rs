@@ -118,7 +118,8 @@ async fn compare_delivers_everything_on_confab_and_on_the_lean_server() {
     assert!(!status.success());
     assert!(stderr.contains("--lean needs --lean-pid"), "{stderr}");
     let mut bad = args.clone();
-    bad.extend(["--rounds".into(), "0".into()]);
+    let rounds = bad.iter().position(|a| a == "--rounds").expect("--rounds");
+    bad[rounds + 1] = "0".into();
     let (status, _, stderr) = compare(&bad).await;
     assert!(!status.success());
     assert!(stderr.contains("--rounds must be at least 1"), "{stderr}");
