@@ -63,6 +63,8 @@ async fn a_soak_with_drops_history_reads_and_pruning_passes_its_verdict() {
     let line = stdout.lines().last().expect("a JSON result on stdout");
     let report: Report = serde_json::from_str(line).expect("the result parses");
     let soak = report.soak.as_ref().expect("a soak result");
+    // In the test's output, for whoever reads a CI log: how close each check came to its limit.
+    eprintln!("soak verdict: {:?}", soak.verdict);
     assert!(
         soak.verdict.passed && output.status.success(),
         "verdict failed ({}): {:?}",
