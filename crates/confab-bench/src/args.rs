@@ -33,19 +33,30 @@ pub enum Scenario {
     /// server stopped, then start the server on the same store): users, groups, direct channels,
     /// history and read pointers, with the users' tokens written to the accounts cache.
     Seed(SeedArgs),
+    /// The room scenario against Confab and against the lean server, alternating rounds in one
+    /// run: server CPU per delivery, latency, losses, and the ratios Confab / lean.
+    Compare(CompareArgs),
+    /// Not a scenario: run the minimal broadcast server that `compare` measures Confab against.
+    LeanServer(LeanServerArgs),
+    /// Mixed load for a long time (a room, DM pairs, clients that drop and resume, history
+    /// reads): the server's RSS, open files and latency sampled over time, and a verdict.
+    Soak(SoakArgs),
 }
 
 impl Scenario {
-    /// The options every scenario has.
-    pub fn common(&self) -> &Common {
+    /// The options every scenario has (`None` for the lean server, which is not a scenario).
+    pub fn common(&self) -> Option<&Common> {
         match self {
-            Scenario::Idle(a) => &a.common,
-            Scenario::Room(a) => &a.common,
-            Scenario::Dm(a) => &a.common,
-            Scenario::Storm(a) => &a.common,
-            Scenario::Transports(a) => &a.room.common,
-            Scenario::Rtt(a) => &a.common,
-            Scenario::Seed(a) => &a.common,
+            Scenario::Idle(a) => Some(&a.common),
+            Scenario::Room(a) => Some(&a.common),
+            Scenario::Dm(a) => Some(&a.common),
+            Scenario::Storm(a) => Some(&a.common),
+            Scenario::Transports(a) => Some(&a.room.common),
+            Scenario::Rtt(a) => Some(&a.common),
+            Scenario::Seed(a) => Some(&a.common),
+            Scenario::Compare(a) => Some(&a.room.common),
+            Scenario::Soak(a) => Some(&a.common),
+            Scenario::LeanServer(_) => None,
         }
     }
 
@@ -252,4 +263,83 @@ pub struct SeedArgs {
     /// Seed of the random choices (members, authors, pointers)
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+}
+
+/// `confab bench compare`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CompareArgs {
+    #[command(flatten)]
+    pub room: RoomArgs,
+    /// Rounds; each runs the room once against each target, the order alternating per round
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+    /// The lean server's base URL (`http://host:port`), started separately; without it compare
+    /// starts one itself (this binary's `bench lean-server`) on the Confab server's CPUs
+    #[arg(long)]
+    pub lean: Option<String>,
+    /// The process id of the lean server given with --lean
+    #[arg(long)]
+    pub lean_pid: Option<u32>,
+}
+
+/// `confab bench lean-server`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LeanServerArgs {
+    /// Address to listen on (port 0: any free port; the address is printed)
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    pub listen: String,
+}
+
+/// `confab bench soak`.
+#[derive(Debug, Clone, clap::Args)]
+#[command(mut_arg("duration", |a| a.default_value("1h").help("How long the soak runs (after the warm-up)")))]
+pub struct SoakArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Members of the room, all connected (senders and resuming clients included)
+    #[arg(long, default_value_t = 50)]
+    pub members: usize,
+    /// Messages per second into the room, in total
+    #[arg(long, default_value_t = 20.0)]
+    pub rate: f64,
+    /// Members of the room that send
+    #[arg(long, default_value_t = 5)]
+    pub senders: usize,
+    /// Pairs of users chatting in their direct channel
+    #[arg(long, default_value_t = 10)]
+    pub pairs: usize,
+    /// Messages per second per pair (each side sends half)
+    #[arg(long, default_value_t = 1.0)]
+    pub dm_rate: f64,
+    /// Room members (not senders) that drop their connection and resume, over and over
+    #[arg(long, default_value_t = 10)]
+    pub reconnectors: usize,
+    /// How long a resuming client stays connected before it drops again (spread at random
+    /// between half and one and a half times this)
+    #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
+    pub reconnect_every: Duration,
+    /// History pages read over REST per second (the newest 50 messages of the room or of a DM)
+    #[arg(long, default_value_t = 2.0)]
+    pub history_rate: f64,
+    /// Message body size in bytes (at least 24)
+    #[arg(long, default_value_t = 64)]
+    pub size: usize,
+    /// How often the server's RSS, open files and the interval's latency are sampled
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub sample_every: Duration,
+    /// Verdict: the last quarter's median RSS may exceed the second quarter's by this many percent
+    /// (plus 4 MiB)
+    #[arg(long, default_value_t = 10.0)]
+    pub rss_tolerance: f64,
+    /// Verdict: the last quarter's median open files may exceed the second quarter's by this many
+    /// percent (plus 8, and plus the resuming clients, which may be between connections)
+    #[arg(long, default_value_t = 10.0)]
+    pub fd_tolerance: f64,
+    /// Verdict: the last quarter's p99 latency may exceed the second quarter's by this many percent
+    /// (plus --latency-slack)
+    #[arg(long, default_value_t = 50.0)]
+    pub latency_tolerance: f64,
+    /// Verdict: the absolute allowance added to the latency comparison
+    #[arg(long, default_value = "20ms", value_parser = humantime::parse_duration)]
+    pub latency_slack: Duration,
 }

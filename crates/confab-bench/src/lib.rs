@@ -15,6 +15,7 @@
 //! - [`transport`]: receivers over HTTP: SSE, long polling and naive history polling.
 //! - [`load`]: the engine of `room`, `dm` and `transports`: senders and receivers over channels.
 //! - [`scenario`]: one module per scenario, each turning its flags into a run and a [`Report`].
+//! - [`lean`]: the minimal broadcast server `compare` measures Confab against.
 //! - [`worker`]: splitting `idle` over worker processes (the open-files cap per process).
 //! - [`progress`]: the progress line on stderr.
 //! - [`report`]: the result of a scenario, as a table or as JSON.
@@ -23,6 +24,7 @@ pub mod account;
 pub mod args;
 pub mod conn;
 pub mod frame;
+pub mod lean;
 pub mod load;
 pub mod meter;
 pub mod progress;
@@ -44,7 +46,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let json = args.scenario.common().json || args.scenario.is_worker();
+    if let Scenario::LeanServer(a) = &args.scenario {
+        return runtime.block_on(lean::serve(&a.listen));
+    }
+    let json = args.scenario.common().is_some_and(|c| c.json) || args.scenario.is_worker();
     let reports = runtime.block_on(execute(&args))?;
     for report in &reports {
         if json {
@@ -56,6 +61,16 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     if !json {
         report::print_table(&reports);
+    }
+    // A failed soak verdict is the command's failure (exit status 1).
+    for report in &reports {
+        if let Some(soak) = &report.soak {
+            anyhow::ensure!(
+                soak.verdict.passed,
+                "soak verdict: failed ({})",
+                soak.verdict.failures.join("; ")
+            );
+        }
     }
     Ok(())
 }
@@ -70,6 +85,13 @@ pub async fn execute(args: &BenchArgs) -> anyhow::Result<Vec<Report>> {
         Scenario::Storm(a) => Ok(vec![scenario::storm::run(a).await?]),
         Scenario::Transports(a) => scenario::transports::run(a).await,
         Scenario::Rtt(a) => scenario::rtt::run(a).await,
+        Scenario::Compare(a) => scenario::compare::run(a).await,
+        Scenario::Soak(a) => Ok(vec![scenario::soak::run(a).await?]),
+        Scenario::LeanServer(_) => {
+            anyhow::bail!(
+                "`confab bench lean-server` is a server, not a scenario: run it with `run`"
+            )
+        }
         // It needs the store, which this crate (a client of the protocol) does not link: the
         // `confab` binary runs it.
         Scenario::Seed(_) => anyhow::bail!("`confab bench seed` runs from the confab binary"),

@@ -127,6 +127,20 @@ impl Meter {
         self.ack.lock().ok().and_then(|h| Percentiles::of(&h))
     }
 
+    /// The end-to-end latencies recorded since the last call (or the start), leaving an empty
+    /// histogram in their place: `soak` takes one per sampling interval.
+    pub fn take_latency(&self) -> Histogram<u64> {
+        self.latency
+            .lock()
+            .map(|mut h| std::mem::replace(&mut *h, histogram()))
+            .unwrap_or_else(|_| histogram())
+    }
+
+    /// An empty latency histogram with the bounds of the meter's.
+    pub fn empty_histogram() -> Histogram<u64> {
+        histogram()
+    }
+
     /// Deliveries of messages sent in the window.
     pub fn window_deliveries(&self) -> u64 {
         self.latency.lock().map_or(0, |h| h.len())

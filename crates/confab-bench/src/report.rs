@@ -66,6 +66,14 @@ pub struct Report {
     /// HTTP requests per second made by the receivers (HTTP transports).
     pub http_requests_per_s: Option<f64>,
     pub storm: Option<StormResult>,
+    /// `compare`: the server this result is of (`confab` or `lean`); absent on the summary.
+    pub target: Option<String>,
+    /// `compare`: the round (from 1); absent on the summary.
+    pub round: Option<usize>,
+    /// `compare`: the summary over all rounds (the last result of a compare run).
+    pub compare: Option<CompareResult>,
+    /// `soak`: the time series and the verdict.
+    pub soak: Option<crate::scenario::soak::SoakResult>,
     /// What to change when the server refused something.
     pub hints: Vec<String>,
 }
@@ -86,6 +94,82 @@ pub struct StormResult {
     pub probe_ack: Option<Percentiles>,
     /// Probe sends without an ack within 5 s.
     pub probe_timeouts: u64,
+}
+
+/// What `compare` sums up over its rounds.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct CompareResult {
+    pub rounds: usize,
+    pub confab: TargetSummary,
+    pub lean: TargetSummary,
+    /// Confab's server CPU per delivery ÷ the lean server's (medians over the rounds).
+    pub cpu_ratio: Option<f64>,
+    /// Confab's p99 latency ÷ the lean server's (medians over the rounds).
+    pub p99_ratio: Option<f64>,
+}
+
+/// One target of `compare` over all rounds.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct TargetSummary {
+    /// Median over the rounds of the server CPU per delivery (µs).
+    pub server_cpu_us_per_delivery: Option<f64>,
+    /// Median over the rounds of the rounds' p50 latency (ms).
+    pub p50_ms: Option<f64>,
+    /// Median over the rounds of the rounds' p99 latency (ms).
+    pub p99_ms: Option<f64>,
+    /// The largest latency of any round (ms).
+    pub max_ms: Option<f64>,
+    /// Sums over the rounds.
+    pub sent: u64,
+    pub acked: u64,
+    pub deliveries: u64,
+    pub expected_deliveries: u64,
+    pub lost: u64,
+    pub duplicates: u64,
+    /// Connections failed or dropped during the rounds.
+    pub failures: u64,
+    pub dropped: u64,
+}
+
+/// The median of some values (`None` when there are none).
+pub fn median(mut values: Vec<f64>) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    Some(if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    })
+}
+
+impl TargetSummary {
+    /// The summary of one target's round results.
+    pub fn of<'a>(rounds: impl Iterator<Item = &'a Report>) -> TargetSummary {
+        let rounds: Vec<&Report> = rounds.collect();
+        let values = |f: &dyn Fn(&Report) -> Option<f64>| -> Vec<f64> {
+            rounds.iter().filter_map(|r| f(r)).collect()
+        };
+        let sum = |f: &dyn Fn(&Report) -> u64| -> u64 { rounds.iter().map(|r| f(r)).sum() };
+        TargetSummary {
+            server_cpu_us_per_delivery: median(values(&|r| r.server_cpu_us_per_delivery)),
+            p50_ms: median(values(&|r| r.latency.map(|p| p.p50_ms))),
+            p99_ms: median(values(&|r| r.latency.map(|p| p.p99_ms))),
+            max_ms: values(&|r| r.latency.map(|p| p.max_ms))
+                .into_iter()
+                .reduce(f64::max),
+            sent: sum(&|r| r.sent),
+            acked: sum(&|r| r.acked),
+            deliveries: sum(&|r| r.deliveries),
+            expected_deliveries: sum(&|r| r.expected_deliveries),
+            lost: sum(&|r| r.lost),
+            duplicates: sum(&|r| r.duplicates),
+            failures: sum(&|r| r.failures),
+            dropped: sum(&|r| r.dropped),
+        }
+    }
 }
 
 impl Report {
@@ -217,9 +301,84 @@ fn rows(r: &Report) -> Vec<(&'static str, String)> {
     rows
 }
 
+/// Prints `compare`'s results: one line per round and target, then the summary and the ratios.
+fn print_compare(reports: &[Report]) {
+    println!(
+        "{:<5} {:<7} {:>11} {:>9} {:>9} {:>9} {:>9} {:>10} {:>8} {:>6} {:>9}",
+        "round",
+        "target",
+        "deliv/s",
+        "srv µs/d",
+        "gen µs/d",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "lost",
+        "dups",
+        "srv cores"
+    );
+    for r in reports.iter().filter(|r| r.compare.is_none()) {
+        let p = r.latency;
+        println!(
+            "{:<5} {:<7} {:>11} {:>9} {:>9} {:>9} {:>9} {:>10} {:>8} {:>6} {:>9}",
+            opt(r.round),
+            r.target.as_deref().unwrap_or("-"),
+            f1(r.deliveries_per_s),
+            f2(r.server_cpu_us_per_delivery),
+            f2(r.generator_cpu_us_per_delivery),
+            f2(p.map(|p| p.p50_ms)),
+            f2(p.map(|p| p.p99_ms)),
+            f2(p.map(|p| p.max_ms)),
+            r.lost,
+            r.duplicates,
+            f2(r.server_cores),
+        );
+    }
+    for r in reports {
+        let Some(c) = &r.compare else { continue };
+        println!();
+        println!("{}", r.parameters);
+        for (name, t) in [("confab", &c.confab), ("lean", &c.lean)] {
+            println!(
+                "{name:<7} server CPU per delivery {} µs · p50 {} ms · p99 {} ms (medians of {} rounds) · max {} ms · deliveries {} / expected {} · lost {} · duplicates {}",
+                f2(t.server_cpu_us_per_delivery),
+                f2(t.p50_ms),
+                f2(t.p99_ms),
+                c.rounds,
+                f2(t.max_ms),
+                t.deliveries,
+                t.expected_deliveries,
+                t.lost,
+                t.duplicates
+            );
+        }
+        println!(
+            "confab / lean: CPU per delivery ×{} · p99 ×{}",
+            f2(c.cpu_ratio),
+            f2(c.p99_ratio)
+        );
+    }
+}
+
 /// Prints the reports as tables on stdout: one metric per line for a single report, one column
 /// per transport for several.
 pub fn print_table(reports: &[Report]) {
+    if reports.iter().any(|r| r.compare.is_some()) {
+        print_compare(reports);
+        for r in reports.iter().filter(|r| r.compare.is_some()) {
+            for h in &r.hints {
+                println!("hint: {h}");
+            }
+        }
+        return;
+    }
+    if let Some(r) = reports.iter().find(|r| r.soak.is_some()) {
+        crate::scenario::soak::print(r);
+        for h in &r.hints {
+            println!("hint: {h}");
+        }
+        return;
+    }
     if reports.len() == 1 {
         let rows = rows(&reports[0]);
         let width = rows

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use confab_bench::args::{DmArgs, IdleArgs, RoomArgs, StormArgs, TransportsArgs};
+use confab_bench::args::{CompareArgs, DmArgs, IdleArgs, RoomArgs, StormArgs, TransportsArgs};
 use confab_bench::transport::Kind;
 use confab_bench::{execute, BenchArgs, Common, Report, Scenario};
 use confab_testkit::server::TestServer;
@@ -187,5 +187,45 @@ async fn every_transport_delivers_the_room_exactly() {
             _ => assert!(http.is_some_and(|h| h > 0.0), "{r:?}"),
         }
     }
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compare_with_a_given_lean_server_delivers_exactly_on_both() {
+    let mut s = start().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let lean_url = format!("http://{}", listener.local_addr().expect("addr"));
+    let lean = tokio::spawn(confab_bench::lean::run(listener));
+    let reports = execute(&BenchArgs {
+        scenario: Scenario::Compare(CompareArgs {
+            room: RoomArgs {
+                common: common(&s),
+                members: 10,
+                rate: 20.0,
+                senders: 2,
+                size: 64,
+            },
+            rounds: 1,
+            lean: Some(lean_url),
+            // Both servers run in this process here; its CPU stands for both.
+            lean_pid: Some(std::process::id()),
+        }),
+    })
+    .await
+    .expect("compare runs");
+    assert_eq!(reports.len(), 3);
+    for (r, target) in reports.iter().zip(["confab", "lean"]) {
+        assert_eq!(r.target.as_deref(), Some(target));
+        assert_eq!(r.connections, 10, "{r:?}");
+        assert_exact(r, 10);
+    }
+    let c = reports[2].compare.clone().expect("the summary");
+    assert_eq!(
+        (c.confab.deliveries, c.lean.deliveries),
+        (reports[0].deliveries, reports[1].deliveries)
+    );
+    lean.abort();
     s.stop().await;
 }

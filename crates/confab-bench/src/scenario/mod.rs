@@ -1,9 +1,11 @@
 //! One module per scenario, each turning its flags into a run and a [`crate::Report`].
 
+pub mod compare;
 pub mod dm;
 pub mod idle;
 pub mod room;
 pub mod rtt;
+pub mod soak;
 pub mod storm;
 pub mod transports;
 
