@@ -41,7 +41,13 @@ echo "== building the package ($profile profile)"
 rm -rf target/debian
 case $profile in
 dev)
-    cargo build -p confab --bin confab --quiet # nothing to do after `cargo test`
+    # The binary `cargo test --workspace` built, as it is (a `cargo build -p confab` would relink
+    # it with that package's own feature set); built here only when missing or older than a source.
+    if [ ! -x target/debug/confab ] || [ -n "$(find Cargo.lock crates web -newer target/debug/confab \
+        \( -name '*.rs' -o -name '*.toml' -o -name '*.sql' -o -name Cargo.lock -o -path 'web/*' \) \
+        -not -path '*/node_modules/*' -not -path 'web/tests/*' -print -quit)" ]; then
+        cargo build -p confab --bin confab --quiet
+    fi
     cargo deb -p confab --profile dev --no-build --fast --quiet
     ;;
 release) cargo deb -p confab --locked --quiet ;;
@@ -149,7 +155,8 @@ if [ -z "$ready" ]; then
     fail "the unit's command did not answer /readyz on 127.0.0.1:$port"
 fi
 curl -fsS "http://127.0.0.1:$port/readyz" && echo
-curl -fsS "http://127.0.0.1:$port/" | grep -q '<title>Confab</title>' || fail "no web UI at /"
+page=$(curl -fsS "http://127.0.0.1:$port/") || fail "GET / failed"
+[[ $page == *'<title>Confab</title>'* ]] || fail "no web UI at /"
 [ -f "$state/confab.db" ] || fail "the store is not in the state directory"
 [ "$(stat -c %u "$state/confab.db")" = "$uid" ] || fail "the store is not owned by uid $uid"
 grep -q "INFO" "$log" || fail "nothing logged"
