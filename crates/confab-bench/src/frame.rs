@@ -108,9 +108,13 @@ pub fn identify(token: &str) -> String {
     format!(r#"{{"op":"identify","token":"{token}"}}"#)
 }
 
-/// A `resume` frame with one cursor.
-pub fn resume(token: &str, channel: &str, cursor: u64) -> String {
-    format!(r#"{{"op":"resume","token":"{token}","cursors":{{"{channel}":{cursor}}}}}"#)
+/// A `resume` frame with the cursor of `channel` and those of the client's `others`.
+pub fn resume(token: &str, channel: &str, cursor: u64, others: &[(String, u64)]) -> String {
+    let mut cursors = format!(r#""{channel}":{cursor}"#);
+    for (id, seq) in others {
+        cursors.push_str(&format!(r#","{id}":{seq}"#));
+    }
+    format!(r#"{{"op":"resume","token":"{token}","cursors":{{{cursors}}}}}"#)
 }
 
 /// A `heartbeat` frame.
@@ -119,6 +123,20 @@ pub const HEARTBEAT: &str = r#"{"op":"heartbeat"}"#;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_resume_carries_every_cursor() {
+        let others = [("7".to_owned(), 3), ("8".to_owned(), 0)];
+        let frame: serde_json::Value =
+            serde_json::from_str(&resume("t", "5", 42, &others)).expect("json");
+        assert_eq!(
+            frame,
+            serde_json::json!({"op": "resume", "token": "t", "cursors": {"5": 42, "7": 3, "8": 0}})
+        );
+        let alone: serde_json::Value =
+            serde_json::from_str(&resume("t", "5", 1, &[])).expect("json");
+        assert_eq!(alone["cursors"], serde_json::json!({"5": 1}));
+    }
 
     #[test]
     fn a_body_carries_its_send_time_and_has_the_asked_size() {

@@ -137,7 +137,12 @@ pub async fn start_member(
     };
     Meter::bump(&meter.connected);
     let _ = ready.send(Ok((ch, base)));
-    Some((ws, Tally::new(base)))
+    let mut tally = Tally::new(base);
+    tally.others = channels
+        .into_iter()
+        .filter(|(id, _)| id != channel)
+        .collect();
+    Some((ws, tally))
 }
 
 /// A WebSocket member: connect, identify, then receive (and send, if a sender) until `Stop`.

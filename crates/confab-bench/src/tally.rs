@@ -18,6 +18,9 @@ pub struct Tally {
     /// Highest `seq` received (or `base`): the resume cursor.
     pub high: u64,
     latencies: Vec<u64>,
+    /// The member's other channels and their `seq` at `ready` (no traffic reaches them in these
+    /// scenarios): sent with every resume, as a real client sends a cursor for every channel.
+    pub others: Vec<(String, u64)>,
 }
 
 impl Tally {
@@ -29,6 +32,7 @@ impl Tally {
             duplicates: 0,
             high: base,
             latencies: Vec::with_capacity(LATENCY_BUFFER),
+            others: Vec::new(),
         }
     }
 

@@ -306,7 +306,7 @@ async fn client(
         attempt = attempt.saturating_add(1);
         let result = async {
             let mut ws = conn::open(&shared.endpoint, source).await?;
-            let resume = frame::resume(&token, channel, tally.high);
+            let resume = frame::resume(&token, channel, tally.high, &tally.others);
             conn::authenticate(&mut ws, resume, |f: &Incoming<'_>| {
                 receive(&mut tally, channel, f, meter)
             })

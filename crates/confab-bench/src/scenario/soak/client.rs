@@ -122,7 +122,7 @@ async fn resume(
                 .await
                 .map_err(|e| ConnectError::Io(e.to_string()))?;
             let mut ws = conn::open(&shared.endpoint, source).await?;
-            let frame = frame::resume(token, channel, tally.high);
+            let frame = frame::resume(token, channel, tally.high, &tally.others);
             // Replayed events count for losses, not for latency: they waited for the
             // client to come back.
             conn::authenticate(&mut ws, frame, |f: &Incoming<'_>| {
