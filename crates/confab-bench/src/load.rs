@@ -145,6 +145,31 @@ pub async fn start_member(
     Some((ws, tally))
 }
 
+/// Counts a sender's answers: an `ack` (its latency, from `ring`, the send times by reference,
+/// empty for a member that does not send; and the channel's highest acked `seq`) or an `error`
+/// (1007 `rate_limited` among them). Other frames are left alone.
+pub(crate) fn count_answer(f: &Incoming<'_>, ring: &[u64], meter: &Meter, last_acked: &AtomicU64) {
+    match f.op() {
+        "ack" => {
+            Meter::bump(&meter.acked);
+            if let (Some(r), false) = (f.reference, ring.is_empty()) {
+                let sent = ring[(r as usize) % ACK_RING];
+                meter.record_ack(sent, now_ns().saturating_sub(sent) / 1000);
+            }
+            if let Some(seq) = f.seq {
+                last_acked.fetch_max(seq, Relaxed);
+            }
+        }
+        "error" => {
+            Meter::bump(&meter.send_errors);
+            if f.code == Some(1007) {
+                Meter::bump(&meter.rate_limited);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// A WebSocket member: connect, identify, then receive (and send, if a sender) until `Stop`.
 async fn ws_member(ctx: Arc<Ctx>, index: usize, m: Member, ready: Ready) -> Option<(usize, Tally)> {
     let endpoint = &ctx.endpoints[m.endpoint];
@@ -181,23 +206,7 @@ async fn ws_member(ctx: Arc<Ctx>, index: usize, m: Member, ready: Ready) -> Opti
                     let Some(f) = Incoming::parse(text.as_str()) else { continue };
                     match f.op() {
                         "event" => receive(&mut tally, channel, &f, meter),
-                        "ack" => {
-                            Meter::bump(&meter.acked);
-                            if let Some(r) = f.reference {
-                                let sent = ring[(r as usize) % ACK_RING];
-                                meter.record_ack(sent, now_ns().saturating_sub(sent) / 1000);
-                            }
-                            if let Some(seq) = f.seq {
-                                ctx.last_acked[m.channel].fetch_max(seq, Relaxed);
-                            }
-                        }
-                        "error" => {
-                            Meter::bump(&meter.send_errors);
-                            if f.code == Some(1007) {
-                                Meter::bump(&meter.rate_limited);
-                            }
-                        }
-                        _ => {}
+                        _ => count_answer(&f, &ring, meter, &ctx.last_acked[m.channel]),
                     }
                 }
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {

@@ -611,17 +611,30 @@ async fn the_sdk_falls_back_to_long_polling_when_the_websocket_fails() {
         1,
         "on long polling"
     );
+    first_exchange(&server, &a_token, dm.id, &bob, &mut bob_events, "hello").await;
+}
+
+/// Alice, on a new SDK client over the server's WebSocket, sends `text` as the first message of
+/// the direct channel `dm`; Bob gets it (seq 2) and his reply is acked.
+async fn first_exchange(
+    server: &TestServer,
+    a_token: &str,
+    dm: ChannelId,
+    bob: &confab_client::Client,
+    bob_events: &mut confab_client::Events,
+    text: &str,
+) {
     let (a, _a_events) = sdk_client(
-        &server,
+        server,
         &server.ws,
-        &a_token,
-        confab_client::Transport::Auto,
+        a_token,
+        confab_client::Transport::WebSocket,
     )
     .await;
-    a.send(dm.id, "hello").await.expect("send");
-    let (got, _) = crate::delivery::collect_messages(&mut bob_events, 1).await;
-    assert_eq!(got, vec![(2, "hello".to_owned())]);
-    bob.send(dm.id, "hi").await.expect("send back");
+    a.send(dm, text).await.expect("send");
+    let (got, _) = crate::delivery::collect_messages(bob_events, 1).await;
+    assert_eq!(got, vec![(2, text.to_owned())]);
+    bob.send(dm, "reply").await.expect("send back");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -657,17 +670,15 @@ async fn the_sdk_is_back_on_a_websocket_after_a_drained_restart() {
         1,
         "bob is on a WebSocket"
     );
-    let (a, _a_events) = sdk_client(
+    first_exchange(
         &server,
-        &server.ws,
         &a_token,
-        confab_client::Transport::WebSocket,
+        dm.id,
+        &bob,
+        &mut bob_events,
+        "after the restart",
     )
     .await;
-    a.send(dm.id, "after the restart").await.expect("send");
-    let (got, _) = crate::delivery::collect_messages(&mut bob_events, 1).await;
-    assert_eq!(got, vec![(2, "after the restart".to_owned())]);
-    bob.send(dm.id, "back").await.expect("send back");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

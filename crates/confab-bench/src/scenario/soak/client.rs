@@ -217,23 +217,7 @@ async fn session(
                     let Some(f) = Incoming::parse(text.as_str()) else { continue };
                     match f.op() {
                         "event" => receive(tally, channel, &f, meter),
-                        "ack" => {
-                            Meter::bump(&meter.acked);
-                            if let (Some(r), false) = (f.reference, ring.is_empty()) {
-                                let sent = ring[(r as usize) % ACK_RING];
-                                meter.record_ack(sent, now_ns().saturating_sub(sent) / 1000);
-                            }
-                            if let Some(seq) = f.seq {
-                                shared.last_acked[c.channel].fetch_max(seq, Relaxed);
-                            }
-                        }
-                        "error" => {
-                            Meter::bump(&meter.send_errors);
-                            if f.code == Some(1007) {
-                                Meter::bump(&meter.rate_limited);
-                            }
-                        }
-                        _ => {}
+                        _ => load::count_answer(&f, ring, meter, &shared.last_acked[c.channel]),
                     }
                 }
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
