@@ -5,9 +5,12 @@
 //! connection that writes: write jobs run in arrival order, each in a `BEGIN IMMEDIATE`
 //! transaction, and queued message appends are stored together (group commit). Reads run on a few
 //! reader threads (`sqlite/reader`) with read-only connections, which in WAL mode see the last commit
-//! and never wait for the writer. Another process sharing the file waits for the write lock (busy
-//! timeout) instead of failing half-way.
+//! and never wait for the writer. A checkpointer thread (`sqlite/checkpoint`) copies the
+//! write-ahead log back into the database beside the writer, so no commit runs a checkpoint.
+//! Another process sharing the file waits for the write lock (busy timeout) instead of failing
+//! half-way.
 
+mod checkpoint;
 mod conn;
 pub mod file;
 mod reader;
@@ -69,8 +72,9 @@ impl SqliteStore {
             migrate(&mut conn)?;
             let steps = Arc::new(AtomicU64::new(0));
             let readers = reader::spawn(&path, &steps)?;
+            let checkpointer = checkpoint::Checkpointer::spawn(&path)?;
             Ok(Sqlite {
-                writer: writer::spawn(conn, steps.clone())?,
+                writer: writer::spawn(conn, checkpointer, steps.clone())?,
                 readers,
                 steps,
             })

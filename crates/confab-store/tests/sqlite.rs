@@ -259,3 +259,43 @@ async fn backup_and_restore_of_the_file() {
     let err = file::restore(&newer, &dir.path().join("fresh.db"), false).expect_err("newer");
     assert!(err.to_string().contains("newer"), "{err}");
 }
+
+/// The writer runs no checkpoint of its own (SQLite's automatic one would hold a commit for tens
+/// of milliseconds): the checkpointer thread copies the write-ahead log back into the database
+/// file while the store stays open, and the log file stays bounded.
+#[tokio::test]
+async fn the_log_is_copied_back_beside_the_writer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("confab.db");
+    let store = SqliteStore::open(&path, 1).await.expect("open");
+    let a = store.create_user("alice", "h").await.expect("user").id;
+    let b = store.create_user("bob", "h").await.expect("user").id;
+    let ch = store.create_direct(a, b).await.expect("dm").channel_id;
+    let size = || std::fs::metadata(&path).expect("database file").len();
+    let before = size();
+    for batch in 0..20 {
+        let messages = (0..100)
+            .map(|i| confab_store::NewMessage {
+                channel: ch,
+                sender: a,
+                client_id: format!("c{batch}-{i}"),
+                body: "x".repeat(200),
+            })
+            .collect();
+        store.append_messages(messages).await.expect("append");
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while size() <= before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the database file stayed at {before} bytes: nothing copied the log back"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let wal = std::fs::metadata(dir.path().join("confab.db-wal")).map_or(0, |m| m.len());
+    assert!(
+        wal <= 64 << 20,
+        "the log file is cut back to 64 MiB: {wal} bytes"
+    );
+    store.close().await;
+}

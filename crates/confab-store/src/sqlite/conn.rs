@@ -27,7 +27,7 @@ use crate::sql::{Arg, LockKey, Row, Tx, Value};
 use crate::{Result, StoreError};
 
 /// How long a statement waits for another process holding the database's write lock.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 static BEGIN: Sql = Sql::new("BEGIN IMMEDIATE");
 static COMMIT: Sql = Sql::new("COMMIT");
@@ -58,7 +58,10 @@ pub(crate) fn complete<T>(future: impl Future<Output = Result<T>>) -> Result<T> 
 
 /// Opens the connection that writes: creates the file if missing, WAL mode (persistent in the
 /// file; in WAL mode `synchronous = NORMAL` survives a process crash, a power loss may lose the
-/// last commits), foreign keys on. WAL checkpoints stay automatic.
+/// last commits), foreign keys on. No automatic checkpoints: SQLite would run them inside the
+/// commit that crosses 1,000 WAL pages, holding that commit (and every send queued behind it) for
+/// tens of milliseconds; the checkpointer thread (`sqlite/checkpoint`) runs them beside the
+/// writer instead. After a checkpoint the WAL file is cut back to 64 MiB.
 pub(crate) fn open_writer(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
@@ -68,7 +71,8 @@ pub(crate) fn open_writer(path: &Path) -> Result<Connection> {
     }
     conn.execute_batch(
         "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;
-         PRAGMA cache_size = -65536;",
+         PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 0;
+         PRAGMA journal_size_limit = 67108864;",
     )?;
     Ok(conn)
 }

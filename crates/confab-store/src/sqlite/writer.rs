@@ -19,6 +19,7 @@ use std::sync::Arc;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+use super::checkpoint::Checkpointer;
 use super::conn::{complete, Conn, Job};
 use crate::snowflake::Snowflake;
 use crate::sql::{append_message, NewMessage};
@@ -47,25 +48,42 @@ pub(super) struct Append {
     pub reply: oneshot::Sender<Result<Appended>>,
 }
 
-/// Starts the writer thread on `conn`. The thread ends (and closes the connection) when asked to,
-/// or when every sender is dropped, that is with the last clone of the store.
-pub(super) fn spawn(conn: Connection, steps: Arc<AtomicU64>) -> Result<mpsc::Sender<Request>> {
+/// Starts the writer thread on `conn`, with the `checkpointer` that copies its log back. The
+/// thread ends (and closes the connection, and stops the checkpointer) when asked to, or when
+/// every sender is dropped, that is with the last clone of the store.
+pub(super) fn spawn(
+    conn: Connection,
+    checkpointer: Checkpointer,
+    steps: Arc<AtomicU64>,
+) -> Result<mpsc::Sender<Request>> {
     let (tx, rx) = mpsc::channel(QUEUE);
     std::thread::Builder::new()
         .name("confab-sqlite-writer".into())
-        .spawn(move || run(conn, rx, &steps))
+        .spawn(move || {
+            let closing = run(conn, rx, &steps);
+            // The checkpointer's connection too is closed before a `Close` is answered.
+            checkpointer.stop();
+            if let Some(done) = closing {
+                let _ = done.send(());
+            }
+        })
         .map_err(|e| StoreError::Backend(format!("cannot start the sqlite writer thread: {e}")))?;
     Ok(tx)
 }
 
-fn run(connection: Connection, mut rx: mpsc::Receiver<Request>, steps: &AtomicU64) {
+/// Runs the queue's requests; returns the reply of the `Close` that ended it, if one did.
+fn run(
+    connection: Connection,
+    mut rx: mpsc::Receiver<Request>,
+    steps: &AtomicU64,
+) -> Option<oneshot::Sender<()>> {
     let mut conn = Conn::new(&connection, steps);
     let mut batch = Vec::with_capacity(MAX_BATCH);
     // A request taken while filling a batch, to run next.
     let mut next = None;
     loop {
         let Some(request) = next.take().or_else(|| rx.blocking_recv()) else {
-            return;
+            return None;
         };
         match request {
             Request::Job(job) => job(&mut conn),
@@ -86,8 +104,7 @@ fn run(connection: Connection, mut rx: mpsc::Receiver<Request>, steps: &AtomicU6
             Request::Close(done) => {
                 drop(conn);
                 drop(connection);
-                let _ = done.send(());
-                return;
+                return Some(done);
             }
         }
     }
