@@ -82,9 +82,8 @@ fn run(
     // A request taken while filling a batch, to run next.
     let mut next = None;
     loop {
-        let Some(request) = next.take().or_else(|| rx.blocking_recv()) else {
-            return None;
-        };
+        // Every sender gone (the last clone of the store dropped): no `Close` to answer.
+        let request = next.take().or_else(|| rx.blocking_recv())?;
         match request {
             Request::Job(job) => job(&mut conn),
             Request::Append(first) => {
