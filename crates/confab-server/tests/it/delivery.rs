@@ -553,12 +553,18 @@ async fn two_thousand_clients_cut_at_once_all_resume_with_nothing_lost() {
     const USERS: usize = 100;
     const PER_USER: usize = 20;
     const MESSAGES: usize = 20;
+    // A resume budget far below what even a loaded machine reconnects at (2,000 clients retry
+    // within 20 ms of the cut), so that admission control must turn some away: with a budget
+    // near the machine's own pace (it was 500/s and 250) a busy CI machine offered fewer and
+    // nothing was refused.
+    const RESUME_RATE: f64 = 200.0;
+    const RESUME_BURST: u32 = 50;
     let _ = rlimit::increase_nofile_limit(20_000);
     let server = TestServer::start_with(|c| {
         c.identify_rate = 100_000.0;
         c.identify_burst = 100_000;
-        c.resume_rate = 500.0;
-        c.resume_burst = 250;
+        c.resume_rate = RESUME_RATE;
+        c.resume_burst = RESUME_BURST;
         c.max_connections = 10_000;
     })
     .await;
@@ -631,7 +637,7 @@ async fn two_thousand_clients_cut_at_once_all_resume_with_nothing_lost() {
                 let (t0, n0) = samples.front().copied().unwrap_or(now);
                 if now.1 - n0 > peak {
                     peak = now.1 - n0;
-                    allowed = 250.0 + 500.0 * (now.0 - t0).as_secs_f64();
+                    allowed = f64::from(RESUME_BURST) + RESUME_RATE * (now.0 - t0).as_secs_f64();
                 }
                 if now.1 - resumes_before >= (USERS * PER_USER) as u64 {
                     break;
@@ -681,9 +687,10 @@ async fn two_thousand_clients_cut_at_once_all_resume_with_nothing_lost() {
         peak as f64 <= allowed * 1.1 + 20.0,
         "the resume rate stayed within its budget ({peak} > {allowed})"
     );
+    // (2,000 − 50) / 200 = 9.75 s at the least.
     assert!(
-        recovery >= Duration::from_millis(2000),
-        "2,000 resumes at 500/s cannot finish sooner ({recovery:?})"
+        recovery >= Duration::from_secs(9),
+        "2,000 resumes at 200/s cannot finish sooner ({recovery:?})"
     );
     assert!(
         probe_worst < Duration::from_secs(5),
