@@ -145,6 +145,31 @@ pub async fn start_member(
     Some((ws, tally))
 }
 
+/// One text frame from the server to a member of `channel`: an event goes to `tally` (the
+/// common case read without a full parse), a sender's answer to [`count_answer`].
+pub(crate) fn take_text(
+    text: &str,
+    tally: &mut Tally,
+    channel: &str,
+    ring: &[u64],
+    meter: &Meter,
+    last_acked: &AtomicU64,
+) {
+    if let Some((ch, seq, sent)) = frame::fast_event(text) {
+        if ch == channel {
+            tally.record(seq, sent, now_ns(), meter);
+        }
+        return;
+    }
+    let Some(f) = Incoming::parse(text) else {
+        return;
+    };
+    match f.op() {
+        "event" => receive(tally, channel, &f, meter),
+        _ => count_answer(&f, ring, meter, last_acked),
+    }
+}
+
 /// Counts a sender's answers: an `ack` (its latency, from `ring`, the send times by reference,
 /// empty for a member that does not send; and the channel's highest acked `seq`) or an `error`
 /// (1007 `rate_limited` among them). Other frames are left alone.
@@ -197,17 +222,7 @@ async fn ws_member(ctx: Arc<Ctx>, index: usize, m: Member, ready: Ready) -> Opti
         tokio::select! {
             msg = ws.next() => match msg {
                 Some(Ok(Message::Text(text))) => {
-                    if let Some((ch, seq, sent)) = frame::fast_event(text.as_str()) {
-                        if ch == channel {
-                            tally.record(seq, sent, now_ns(), meter);
-                        }
-                        continue;
-                    }
-                    let Some(f) = Incoming::parse(text.as_str()) else { continue };
-                    match f.op() {
-                        "event" => receive(&mut tally, channel, &f, meter),
-                        _ => count_answer(&f, &ring, meter, &ctx.last_acked[m.channel]),
-                    }
+                    take_text(text.as_str(), &mut tally, channel, &ring, meter, &ctx.last_acked[m.channel]);
                 }
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
                     Meter::bump(&meter.dropped);

@@ -16,7 +16,7 @@ use tokio_tungstenite::tungstenite::Message;
 use super::{Client, Shared};
 use crate::conn::{self, ConnectError, Ws};
 use crate::frame::{self, now_ns, Incoming};
-use crate::load::{self, receive, Phase, Ready, HEARTBEAT_EVERY};
+use crate::load::{self, Phase, Ready, HEARTBEAT_EVERY};
 use crate::meter::Meter;
 use crate::tally::Tally;
 
@@ -208,17 +208,7 @@ async fn session(
         tokio::select! {
             msg = ws.next() => match msg {
                 Some(Ok(Message::Text(text))) => {
-                    if let Some((ch, seq, sent)) = frame::fast_event(text.as_str()) {
-                        if ch == channel {
-                            tally.record(seq, sent, now_ns(), meter);
-                        }
-                        continue;
-                    }
-                    let Some(f) = Incoming::parse(text.as_str()) else { continue };
-                    match f.op() {
-                        "event" => receive(tally, channel, &f, meter),
-                        _ => load::count_answer(&f, ring, meter, &shared.last_acked[c.channel]),
-                    }
+                    load::take_text(text.as_str(), tally, channel, ring, meter, &shared.last_acked[c.channel]);
                 }
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
                     Meter::bump(&meter.dropped);
