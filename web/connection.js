@@ -5,7 +5,7 @@
 // reconnect after that, and probes it from time to time while long polling works.
 
 import { CloseCode, isFromServer, isTerminal, retryAfterMs } from './codes.js';
-import { PollTransport, SocketTransport } from './transport.js';
+import { gatewayUrl, PollTransport, SocketTransport } from './transport.js';
 
 const BACKOFF_BASE_MS = 250;
 const BACKOFF_CAP_MS = 30000;
@@ -30,10 +30,9 @@ const BROWSER = {
   /** Resolves true when a WebSocket to the gateway opens and says `hello`, false otherwise. */
   probeSocket() {
     return new Promise((resolve) => {
-      const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
       let ws;
       try {
-        ws = new WebSocket(`${scheme}//${location.host}/ws`);
+        ws = new WebSocket(gatewayUrl());
       } catch {
         resolve(false);
         return;

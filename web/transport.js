@@ -5,14 +5,19 @@
 
 import { CloseCode } from './codes.js';
 
+/** The gateway's WebSocket URL: /ws on this page's host, over TLS when the page is. */
+export function gatewayUrl() {
+  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${scheme}//${location.host}/ws`;
+}
+
 /** The gateway over a WebSocket at /ws. */
 export class SocketTransport {
   constructor(handlers) {
     this.kind = 'websocket';
     this.handlers = handlers;
     this.closed = false;
-    const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    this.ws = new WebSocket(`${scheme}//${location.host}/ws`);
+    this.ws = new WebSocket(gatewayUrl());
     this.ws.onmessage = (m) => {
       if (typeof m.data !== 'string') return;
       let frame;
